@@ -1,0 +1,1 @@
+KES Linux engine module (example payload)

@@ -1,0 +1,31 @@
+// The one table that turns outcomes into process exit codes (documented in README.md, checked by a test).
+import type { ErrorCode } from "../core/errors.js";
+
+export const EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  integrity: 3,
+  refused: 4,
+  io: 8,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+const BY_ERROR_CODE: Record<ErrorCode, ExitCode> = {
+  E_USAGE: EXIT.usage,
+  E_CONFIG: EXIT.usage,
+  E_KEY: EXIT.usage,
+  E_NOT_FOUND: EXIT.usage,
+  E_MANIFEST: EXIT.integrity,
+  E_SIGNATURE: EXIT.integrity,
+  E_INTEGRITY: EXIT.integrity,
+  E_UNSAFE_PATH: EXIT.refused,
+  E_INPUT_REFUSED: EXIT.refused,
+  E_IO: EXIT.io,
+};
+
+/** Exit code for one of our error codes. */
+export function exitCodeFor(code: ErrorCode): ExitCode {
+  return BY_ERROR_CODE[code];
+}

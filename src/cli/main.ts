@@ -1,0 +1,51 @@
+// CLI entry: yargs commands, and the one error boundary that prints failures and picks the exit code.
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { indexCommand } from "../commands/index-command.js";
+import { keygenCommand } from "../commands/keygen.js";
+import { verifyCommand } from "../commands/verify.js";
+import { UpdateMirrorError, UsageError } from "../core/errors.js";
+import { VERSION } from "../version.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
+import { withGlobalOptions } from "./runtime.js";
+
+/** Runs the CLI on `argv` and returns the exit code; never throws. */
+export async function runCli(argv: string[]): Promise<number> {
+  const parser = withGlobalOptions(yargs(argv))
+    .scriptName("update-mirror")
+    .command(keygenCommand)
+    .command(indexCommand)
+    .command(verifyCommand)
+    .demandCommand(1, "Give a command; see --help")
+    .recommendCommands()
+    .strict()
+    .version(VERSION)
+    .help()
+    .alias("h", "help")
+    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .epilogue("Exit codes: see README.md. Docs: docs/manifest.md, docs/architecture.md.")
+    .fail((message, err) => {
+      throw err ?? new UsageError(`${message} (see --help)`);
+    });
+  try {
+    await parser.parseAsync();
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof UpdateMirrorError) {
+      process.stderr.write(`update-mirror: ${err.message}\n`);
+      return exitCodeFor(err.code);
+    }
+    // yargs reports its own validation failures (from .check) as plain Errors.
+    if (err instanceof Error && err.name === "YError") {
+      process.stderr.write(`update-mirror: ${err.message} (see --help)\n`);
+      return EXIT.usage;
+    }
+    process.stderr.write(`update-mirror: internal error (a bug; please report it with this output):\n${err instanceof Error ? err.stack : String(err)}\n`);
+    return EXIT.internal;
+  }
+}
+
+const code = await runCli(hideBin(process.argv));
+process.exitCode = code;
+// Let stdout drain and handles close on their own; if something lingers, still exit with the right code.
+setTimeout(() => process.exit(code), 2_000).unref();

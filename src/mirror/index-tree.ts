@@ -1,0 +1,85 @@
+// `index`: hash every file of a folder and commit a manifest, SHA256SUMS and optional signature for it.
+import { InputRefusedError, ManifestError } from "../core/errors.js";
+import { formatTimestamp, MANIFEST_FORMAT, type Manifest, type ManifestFile, sortFiles } from "../core/manifest.js";
+import { METADATA_DIR, pathSetConflicts, unsafePathReason } from "../core/safe-path.js";
+import type { SecretKey } from "../crypto/keys.js";
+import { walkTree } from "../fs/walk.js";
+import { createHashPool, type HashPool } from "../hash/hash-pool.js";
+import { GENERATOR } from "../version.js";
+import { commitMirrorMetadata, readMirrorManifest } from "./metadata.js";
+import { createTagger, type TagRule } from "./tags.js";
+
+export interface IndexOptions {
+  tagRules?: readonly TagRule[];
+  signingKey?: SecretKey;
+  expires?: Date;
+  /** Worker threads for hashing; defaults to the machine's cores. */
+  workers?: number;
+  now?: Date;
+}
+
+export interface IndexResult {
+  manifest: Manifest;
+  manifestBytes: Buffer;
+  previousVersion?: number;
+  signed: boolean;
+}
+
+/**
+ * Indexes the folder `root` (everything but its .update-mirror/ folder) and commits the result.
+ * The new version is the previous manifest's plus one (1 for a new mirror).
+ * Throws InputRefusedError listing every symlink, device or unsafe name (nothing is written then),
+ * ManifestError when an existing manifest is unreadable, NotFoundError/IoError for file-system trouble,
+ * IntegrityError when a file changes while it is hashed.
+ */
+export async function indexTree(root: string, options: IndexOptions = {}): Promise<IndexResult> {
+  const now = options.now ?? new Date();
+  const walked = await walkTree(root, { skip: (rel, isDir) => isDir && rel === METADATA_DIR });
+  const refused = [...walked.refused];
+  for (const entry of walked.files) {
+    const reason = unsafePathReason(entry.path);
+    if (reason !== undefined) refused.push(`${entry.path}: name not allowed in a mirror (${reason})`);
+  }
+  refused.push(...pathSetConflicts(walked.files.map((f) => f.path)));
+  if (refused.length > 0) {
+    throw new InputRefusedError(`cannot index ${root}: ${refused.length} entries a mirror cannot carry`, refused);
+  }
+
+  let previous: Awaited<ReturnType<typeof readMirrorManifest>>;
+  try {
+    previous = await readMirrorManifest(root);
+  } catch (err) {
+    if (!(err instanceof ManifestError)) throw err;
+    throw new ManifestError(`${err.message}\n  (the existing manifest sets the next version; fix or remove it to index afresh)`, { cause: err });
+  }
+
+  const tagger = createTagger(options.tagRules ?? []);
+  const pool: HashPool = createHashPool(options.workers === undefined ? {} : { workers: options.workers });
+  let files: ManifestFile[];
+  try {
+    files = await Promise.all(
+      walked.files.map(async (entry) => {
+        const digest = await pool.hashFile(entry.absPath, entry.size);
+        const file: ManifestFile = { path: entry.path, size: digest.size, sha256: digest.sha256 };
+        const tags = tagger(entry.path);
+        if (tags) file.tags = tags;
+        return file;
+      }),
+    );
+  } finally {
+    await pool.close();
+  }
+
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    version: (previous?.manifest.version ?? 0) + 1,
+    created: formatTimestamp(now),
+    origin: { generator: GENERATOR },
+    files: sortFiles(files),
+  };
+  if (options.expires) manifest.expires = formatTimestamp(options.expires);
+  const manifestBytes = await commitMirrorMetadata(root, manifest, options.signingKey, now);
+  const result: IndexResult = { manifest, manifestBytes, signed: options.signingKey !== undefined };
+  if (previous) result.previousVersion = previous.manifest.version;
+  return result;
+}

@@ -1,0 +1,75 @@
+// Reading and committing a mirror's public metadata: SHA256SUMS, signature, and the manifest written last.
+import { open, readFile, unlink } from "node:fs/promises";
+import { fsError, ManifestError, NotFoundError } from "../core/errors.js";
+import { MAX_MANIFEST_BYTES, type Manifest, parseManifest, serializeManifest } from "../core/manifest.js";
+import { renderSha256Sums } from "../core/sha256sums.js";
+import type { SecretKey } from "../crypto/keys.js";
+import { defaultTrustedComment, signDetached } from "../crypto/minisign.js";
+import { writeFileAtomic } from "../fs/atomic-write.js";
+import { MANIFEST_NAME, mirrorLayout } from "./layout.js";
+
+export interface LoadedManifest {
+  manifest: Manifest;
+  /** The exact bytes read, which a signature covers. */
+  bytes: Buffer;
+}
+
+/**
+ * Reads and checks the manifest of the mirror at `root`. Returns undefined when the mirror has none.
+ * Throws ManifestError (invalid or oversized manifest, naming the file) or IoError.
+ */
+export async function readMirrorManifest(root: string): Promise<LoadedManifest | undefined> {
+  const file = mirrorLayout(root).manifest;
+  let bytes: Buffer;
+  try {
+    const handle = await open(file, "r");
+    try {
+      // Check the size before reading so a hostile multi-gigabyte manifest is refused unread.
+      const { size } = await handle.stat();
+      if (size > MAX_MANIFEST_BYTES) throw new ManifestError(`${file}: manifest is ${size} bytes, more than the limit of ${MAX_MANIFEST_BYTES}`);
+      bytes = await handle.readFile();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    const mapped = fsError(err, file);
+    if (mapped instanceof NotFoundError) return undefined;
+    throw mapped;
+  }
+  return { manifest: parseManifest(bytes, file), bytes };
+}
+
+/** Reads the detached signature beside the manifest, or undefined when there is none. Throws IoError. */
+export async function readMirrorSignature(root: string): Promise<string | undefined> {
+  const file = mirrorLayout(root).signature;
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    const mapped = fsError(err, file);
+    if (mapped instanceof NotFoundError) return undefined;
+    throw mapped;
+  }
+}
+
+/**
+ * Publishes `manifest` as the mirror's committed state. SHA256SUMS and the signature (or the removal
+ * of a stale one) come first and the manifest last, since the manifest's rename is the commit point:
+ * a crash before it leaves the previous manifest in force. A reader that catches the instant between
+ * the signature and the manifest sees a mismatch and should read both again. Throws IoError.
+ */
+export async function commitMirrorMetadata(root: string, manifest: Manifest, signingKey?: SecretKey, now = new Date()): Promise<Buffer> {
+  const layout = mirrorLayout(root);
+  const bytes = serializeManifest(manifest);
+  const tmpDir = layout.tmpDir;
+  await writeFileAtomic(layout.sums, renderSha256Sums(manifest.files), { tmpDir });
+  if (signingKey) {
+    const sig = signDetached(bytes, signingKey, defaultTrustedComment(MANIFEST_NAME, now));
+    await writeFileAtomic(layout.signature, sig, { tmpDir });
+  } else {
+    await unlink(layout.signature).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, `removing stale ${layout.signature}`);
+    });
+  }
+  await writeFileAtomic(layout.manifest, bytes, { tmpDir });
+  return bytes;
+}

@@ -1,0 +1,50 @@
+// Keeps the import graph pointing one way (see docs/architecture.md) by reading every source file's imports.
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../support/cli.js";
+
+const SRC = join(REPO_ROOT, "src");
+// Each layer may import only from the layers listed for it (and from itself).
+const ALLOWED: Record<string, string[]> = {
+  core: [],
+  crypto: ["core"],
+  fs: ["core"],
+  hash: ["core"],
+  config: ["core"],
+  mirror: ["core", "crypto", "fs", "hash", "config", "version"],
+  cli: ["core", "config", "commands", "version"],
+  commands: ["core", "crypto", "mirror", "config", "cli", "version"],
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+}
+
+describe("architecture", () => {
+  it("imports point one way between layers", () => {
+    const violations: string[] = [];
+    for (const file of sourceFiles(SRC)) {
+      const rel = relative(SRC, file);
+      const layer = rel.includes("/") ? rel.split("/")[0] ?? "" : rel.replace(/\.ts$/, "");
+      const allowed = ALLOWED[layer];
+      if (!allowed) continue;
+      for (const match of readFileSync(file, "utf8").matchAll(/from "(\.\.?\/[^"]+)"/g)) {
+        const target = relative(SRC, join(file, "..", match[1] ?? ""));
+        const targetLayer = target.includes("/") ? target.split("/")[0] ?? "" : target.replace(/\.js$/, "");
+        if (targetLayer !== layer && !allowed.includes(targetLayer)) violations.push(`${rel} imports ${target}`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it("every source file opens with a one-line comment saying what it is for", () => {
+    const missing = sourceFiles(SRC).filter((f) => !readFileSync(f, "utf8").startsWith("// ")).map((f) => relative(SRC, f));
+    expect(missing).toEqual([]);
+  });
+
+  it("only cli/main.ts calls process.exit", () => {
+    const callers = sourceFiles(SRC).filter((f) => readFileSync(f, "utf8").includes("process.exit(")).map((f) => relative(SRC, f));
+    expect(callers).toEqual(["cli/main.ts"]);
+  });
+});

@@ -1,0 +1,70 @@
+// Durations, SHA256SUMS text, tag rules and log redaction: small pure parts with sharp edges.
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { REDACT_PATHS } from "../../src/cli/logger.js";
+import { parseDuration, parseExpiry } from "../../src/core/duration.js";
+import { UsageError } from "../../src/core/errors.js";
+import { parseSha256Sums, renderSha256Sums } from "../../src/core/sha256sums.js";
+import { createTagger } from "../../src/mirror/tags.js";
+
+describe("durations", () => {
+  it("parses units", () => {
+    expect(parseDuration("90s", "x")).toBe(90_000);
+    expect(parseDuration("7d", "x")).toBe(7 * 86_400_000);
+    expect(parseDuration("2w", "x")).toBe(14 * 86_400_000);
+  });
+  it.each([["7"], ["d"], ["0d"], ["-1d"], ["1.5h"], ["7 days"]])("refuses %j naming the setting", (text) => {
+    expect(() => parseDuration(text, "--warn")).toThrow(UsageError);
+    expect(() => parseDuration(text, "--warn")).toThrow(/^--warn: /);
+  });
+  it("takes an expiry as a duration or a future date", () => {
+    const now = new Date("2026-01-01T00:00:00Z");
+    expect(parseExpiry("30d", "--expires", now).toISOString()).toBe("2026-01-31T00:00:00.000Z");
+    expect(parseExpiry("2026-06-01T00:00:00Z", "--expires", now).toISOString()).toBe("2026-06-01T00:00:00.000Z");
+    expect(() => parseExpiry("2025-06-01", "--expires", now)).toThrow(/in the past/);
+    expect(() => parseExpiry("tomorrow", "--expires", now)).toThrow(/neither a duration/);
+  });
+});
+
+describe("SHA256SUMS", () => {
+  const h = "ab".repeat(32);
+  it("renders sha256sum's text format and parses it back", () => {
+    const text = renderSha256Sums([{ path: "a b/c", sha256: h }, { path: "d", sha256: h }]);
+    expect(text).toBe(`${h}  a b/c\n${h}  d\n`);
+    const { sums, badLines } = parseSha256Sums(text);
+    expect(badLines).toEqual([]);
+    expect(sums.get("a b/c")).toBe(h);
+  });
+  it("reports malformed and repeated lines by number", () => {
+    const { badLines } = parseSha256Sums(`${h}  a\nnot a line\n${h}  a\n${h} *b\n`);
+    expect(badLines).toEqual([2, 3]);
+  });
+});
+
+describe("tag rules", () => {
+  it("applies every matching rule in order, later ones winning per key", () => {
+    const tag = createTagger([
+      { match: "kes/**", set: { product: "kes", platform: "any" } },
+      { match: ["kes/win/**", "kes/*/win/**"], set: { platform: "win" } },
+      { match: "**/.hidden", set: { component: "dot" } },
+    ]);
+    expect(tag("kes/win/a.bin")).toEqual({ product: "kes", platform: "win" });
+    expect(tag("kes/x/win/a.bin")).toEqual({ product: "kes", platform: "win" });
+    expect(tag("kes/lin/a.bin")).toEqual({ product: "kes", platform: "any" });
+    expect(tag("other/.hidden")).toEqual({ component: "dot" });
+    expect(tag("other/file")).toBeUndefined();
+  });
+});
+
+describe("log redaction", () => {
+  it("never writes a secret value, at any depth the paths cover", () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+    const log = pino({ redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, sink);
+    log.info({ password: "p1", source: { url: "http://h/", password: "p2", auth: { token: "t3" } }, proxy: { passphrase: "p4" } }, "x");
+    const out = lines.join("");
+    for (const secret of ["p1", "p2", "t3", "p4"]) expect(out).not.toContain(`"${secret}"`);
+    expect(out).toContain("[redacted]");
+  });
+});
