@@ -7,6 +7,8 @@ export const EXIT = {
   usage: 2,
   integrity: 3,
   refused: 4,
+  locked: 6,
+  network: 7,
   io: 8,
 } as const;
 
@@ -22,6 +24,9 @@ const BY_ERROR_CODE: Record<ErrorCode, ExitCode> = {
   E_INTEGRITY: EXIT.integrity,
   E_UNSAFE_PATH: EXIT.refused,
   E_INPUT_REFUSED: EXIT.refused,
+  E_SOURCE: EXIT.network,
+  E_LOCKED: EXIT.locked,
+  E_REFUSED_PLAN: EXIT.refused,
   E_IO: EXIT.io,
 };
 

@@ -3,6 +3,8 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { indexCommand } from "../commands/index-command.js";
 import { keygenCommand } from "../commands/keygen.js";
+import { rollbackCommand } from "../commands/rollback.js";
+import { syncCommand } from "../commands/sync.js";
 import { verifyCommand } from "../commands/verify.js";
 import { UpdateMirrorError, UsageError } from "../core/errors.js";
 import { VERSION } from "../version.js";
@@ -16,6 +18,8 @@ export async function runCli(argv: string[]): Promise<number> {
     .command(keygenCommand)
     .command(indexCommand)
     .command(verifyCommand)
+    .command(syncCommand)
+    .command(rollbackCommand)
     .demandCommand(1, "Give a command; see --help")
     .recommendCommands()
     .strict()
@@ -45,6 +49,10 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that went away (`| head`) is not an error of ours: stop writing and exit quietly.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(EXIT.ok);
+});
 const code = await runCli(hideBin(process.argv));
 process.exitCode = code;
 // Let stdout drain and handles close on their own; if something lingers, still exit with the right code.

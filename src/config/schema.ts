@@ -17,10 +17,55 @@ export const tagRuleSchema = z
   })
   .strict();
 
+const duration = z.string().regex(/^\d+[smhdw]$/, "must be a duration like 90s, 30m, 12h, 7d or 2w");
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+
+/** A secret given by reference: the name of an environment variable, or a file holding it. */
+const secretRef = { passwordEnv: envName.optional(), passwordFile: z.string().min(1).optional() };
+
+export const networkSchema = z
+  .object({
+    proxy: z
+      .object({
+        url: z.string().regex(/^https?:\/\/[^@/]+(:\d+)?\/?$/, "must be http://host:port without credentials (give username and passwordEnv/passwordFile)"),
+        username: z.string().min(1).optional(),
+        ...secretRef,
+      })
+      .strict()
+      .optional()
+      .describe("HTTP proxy; without it HTTP_PROXY/HTTPS_PROXY/NO_PROXY are honoured"),
+    caFile: z.string().min(1).optional().describe("PEM file of extra CA certificates to trust (TLS verification is never turned off)"),
+    userAgent: z.string().min(1).max(200).optional(),
+    connectTimeout: duration.optional().describe("Connect timeout per source (default 10s)"),
+    idleTimeout: duration.optional().describe("Longest silence in a transfer (default 60s)"),
+  })
+  .strict();
+
+export const syncSchema = z
+  .object({
+    sources: z.array(z.string().min(1)).min(1).optional().describe("Upstreams in priority order: http(s):// URLs, file:// URLs or folder paths"),
+    dest: z.string().min(1).optional().describe("The mirror folder"),
+    trust: z.array(z.string().min(1)).optional().describe("Public keys (minisign format); an upstream manifest must be signed by one of them"),
+    signKey: z.string().min(1).optional().describe("Secret key that signs our manifest"),
+    signKeyPassphraseEnv: envName.optional(),
+    signKeyPassphraseFile: z.string().min(1).optional(),
+    include: z.array(z.string().min(1)).optional(),
+    exclude: z.array(z.string().min(1)).optional(),
+    select: z.record(z.enum(TAG_KEYS), z.array(z.string().min(1)).min(1)).optional().describe("Only files whose tags have one of these values"),
+    concurrency: z.number().int().min(1).max(64).optional(),
+    retries: z.number().int().min(0).max(20).optional(),
+    maxDelete: z.string().regex(/^(\d+|\d+(\.\d+)?%)$/, "must be a count (25) or a percentage (10%)").optional(),
+    keepGenerations: z.number().int().min(0).max(100).optional(),
+    expires: duration.optional().describe("Lifetime of our manifest"),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
-    tags: z.array(tagRuleSchema).default([]).describe("Tag rules applied by `index` (and by later verbs to folders without a manifest)"),
+    tags: z.array(tagRuleSchema).default([]).describe("Tag rules applied by `index` and by `sync` to folders without a manifest"),
+    sync: syncSchema.default({}),
+    network: networkSchema.default({}),
   })
   .strict();
 

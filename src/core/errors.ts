@@ -11,6 +11,9 @@ export type ErrorCode =
   | "E_UNSAFE_PATH"
   | "E_INPUT_REFUSED"
   | "E_NOT_FOUND"
+  | "E_SOURCE"
+  | "E_LOCKED"
+  | "E_REFUSED_PLAN"
   | "E_IO";
 
 export interface ErrorOptions {
@@ -101,6 +104,32 @@ export class InputRefusedError extends UpdateMirrorError {
 export class NotFoundError extends UpdateMirrorError {
   constructor(message: string, options?: ErrorOptions) {
     super("E_NOT_FOUND", message, options);
+  }
+}
+
+/**
+ * An upstream or mirror source failed: unreachable, timed out, answered an error, or sent a bad body.
+ * `retryAfterMs` is set when the server asked us to wait (HTTP 429/503 with Retry-After).
+ */
+export class SourceError extends UpdateMirrorError {
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options: ErrorOptions & { retryAfterMs?: number } = {}) {
+    super("E_SOURCE", message, { retryable: true, ...options });
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** Another process holds the mirror's lock; the message names the holder. */
+export class LockedError extends UpdateMirrorError {
+  constructor(message: string) {
+    super("E_LOCKED", message);
+  }
+}
+
+/** A plan a safety rule refuses (empty or sharply shrunken upstream, rollback, expired manifest). */
+export class RefusedPlanError extends UpdateMirrorError {
+  constructor(message: string) {
+    super("E_REFUSED_PLAN", message);
   }
 }
 

@@ -1,6 +1,7 @@
 // Lists every regular file under a folder, refusing (not following, not hiding) anything the mirror cannot carry.
-import { lstat, readdir, stat } from "node:fs/promises";
+import { lstatSync, readdirSync, statSync } from "node:fs";
 import type { Dirent, Stats } from "node:fs";
+import { setImmediate } from "node:timers/promises";
 import path from "node:path";
 import { fsError, NotFoundError } from "../core/errors.js";
 
@@ -30,8 +31,11 @@ export interface WalkResult {
   refused: string[];
 }
 
-// Enough stat calls in flight to hide syscall latency on 40,000 files without exhausting file descriptors.
-const MAX_IN_FLIGHT = 64;
+// Measured on the 2-core VM with 40,000 files: async lstat (fs/promises or callbacks, any concurrency)
+// took 0.75-1.1 s, because every call is a libuv thread-pool round trip; lstatSync took 0.25 s.
+// So the walk makes synchronous calls but yields to the event loop after each slice of this many,
+// keeping the process responsive (a slice is ~2 ms on a local disk).
+const SYSCALLS_PER_SLICE = 512;
 
 // `fatal` so a name that is not valid UTF-8 is caught rather than silently turned into U+FFFD,
 // which would give a path that no longer names the file on disk.
@@ -51,7 +55,7 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   const absRoot = path.resolve(root);
   let rootStat: Stats;
   try {
-    rootStat = await stat(absRoot);
+    rootStat = statSync(absRoot);
   } catch (err) {
     throw fsError(err, root);
   }
@@ -60,50 +64,48 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   const skip = options.skip;
   const files: WalkEntry[] = [];
   const refused: string[] = [];
-  const limit = createLimiter(MAX_IN_FLIGHT);
+  const pending: { rel: string; abs: string }[] = [{ rel: "", abs: absRoot }];
+  let calls = 0;
 
-  async function visit(relDir: string, absDir: string): Promise<void> {
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
     let dirents: Dirent<Buffer>[];
     try {
-      dirents = await limit(() => readdir(absDir, { withFileTypes: true, encoding: "buffer" }));
+      dirents = readdirSync(dir.abs, { withFileTypes: true, encoding: "buffer" });
     } catch (err) {
-      throw fsError(err, relDir === "" ? root : path.join(root, relDir));
+      throw fsError(err, dir.rel === "" ? root : path.join(root, dir.rel));
     }
-    const work: Promise<void>[] = [];
+    calls += 1;
     for (const dirent of dirents) {
       let name: string;
       try {
         name = utf8.decode(dirent.name);
       } catch {
-        const shown = relJoin(relDir, dirent.name.toString("utf8"));
+        const shown = relJoin(dir.rel, dirent.name.toString("utf8"));
         refused.push(`${shown}: name is not valid UTF-8 (not supported; rename it)`);
         continue;
       }
-      const rel = relJoin(relDir, name);
+      const rel = relJoin(dir.rel, name);
       if (skip?.(rel, dirent.isDirectory())) continue;
-      const abs = path.join(absDir, name);
-      work.push(
-        limit(() => lstat(abs)).then(
-          (st) => {
-            // lstat is authoritative: the dirent type can be "unknown" on some file systems,
-            // and the entry may have been replaced since readdir.
-            if (st.isDirectory()) return visit(rel, abs);
-            if (st.isFile()) {
-              files.push({ path: rel, absPath: abs, size: st.size, mtimeMs: st.mtimeMs });
-              return;
-            }
-            refused.push(`${rel}: ${refusalReason(st)}`);
-          },
-          (err: unknown) => {
-            throw fsError(err, path.join(root, rel));
-          },
-        ),
-      );
+      const abs = path.join(dir.abs, name);
+      let st: Stats;
+      try {
+        // lstat is authoritative: the dirent type can be "unknown" on some file systems,
+        // and the entry may have been replaced since readdir.
+        st = lstatSync(abs);
+      } catch (err) {
+        throw fsError(err, path.join(root, rel));
+      }
+      if (st.isDirectory()) pending.push({ rel, abs });
+      else if (st.isFile()) files.push({ path: rel, absPath: abs, size: st.size, mtimeMs: st.mtimeMs });
+      else refused.push(`${rel}: ${refusalReason(st)}`);
+      calls += 1;
+      if (calls >= SYSCALLS_PER_SLICE) {
+        calls = 0;
+        await setImmediate();
+      }
     }
-    await Promise.all(work);
   }
 
-  await visit("", absRoot);
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   refused.sort();
   return { files, refused };
@@ -121,37 +123,3 @@ function refusalReason(st: Stats): string {
   if (st.isCharacterDevice()) return "character device (not supported; only regular files can be mirrored)";
   return "unknown file type (not supported; only regular files can be mirrored)";
 }
-
-/** Runs at most `max` of the given async operations at once, in call order. */
-function createLimiter(max: number): <T>(op: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  // Index-based queue: tens of thousands of waiters are normal, and Array#shift would make that quadratic.
-  const waiting: (() => void)[] = [];
-  let head = 0;
-  const release = (): void => {
-    if (head < waiting.length) {
-      // Hand the slot straight to the next waiter so a newcomer cannot slip in and overshoot `max`.
-      const next = waiting[head] as () => void;
-      waiting[head] = noop;
-      head += 1;
-      if (head === waiting.length) {
-        waiting.length = 0;
-        head = 0;
-      }
-      next();
-    } else {
-      active -= 1;
-    }
-  };
-  return async <T>(op: () => Promise<T>): Promise<T> => {
-    if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
-    else active += 1;
-    try {
-      return await op();
-    } finally {
-      release();
-    }
-  };
-}
-
-function noop(): void {}

@@ -111,8 +111,6 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     }
     const slot: Slot = { worker, inFlight: new Map(), bytes: 0, completed: 0, lastError: null, terminating: false };
     slots.push(slot);
-    // Idle workers must not keep the process alive; refAccordingly() re-refs while work is pending.
-    worker.unref();
     worker.on("message", (res: HashResponse) => onResponse(slot, res));
     worker.on("error", (err: Error) => {
       slot.lastError = err;
@@ -123,6 +121,9 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       void worker.terminate();
     });
     worker.on("exit", (code: number) => onExit(slot, code));
+    // Idle workers must not keep the process alive; refAccordingly() re-refs while work is pending.
+    // After the listeners: adding a "message" listener refs the worker's port again.
+    worker.unref();
   }
 
   function refAccordingly(slot: Slot): void {

@@ -1,12 +1,11 @@
 // `index`: hash every file of a folder and commit a manifest, SHA256SUMS and optional signature for it.
-import { InputRefusedError, ManifestError } from "../core/errors.js";
+import { ManifestError } from "../core/errors.js";
 import { formatTimestamp, MANIFEST_FORMAT, type Manifest, type ManifestFile, sortFiles } from "../core/manifest.js";
-import { METADATA_DIR, pathSetConflicts, unsafePathReason } from "../core/safe-path.js";
 import type { SecretKey } from "../crypto/keys.js";
-import { walkTree } from "../fs/walk.js";
+import { walkPayload } from "../fs/safe-tree.js";
 import { createHashPool, type HashPool } from "../hash/hash-pool.js";
 import { GENERATOR } from "../version.js";
-import { commitMirrorMetadata, readMirrorManifest } from "./metadata.js";
+import { commitMirrorMetadata, manifestSigner, readMirrorManifest } from "./metadata.js";
 import { createTagger, type TagRule } from "./tags.js";
 
 export interface IndexOptions {
@@ -34,16 +33,7 @@ export interface IndexResult {
  */
 export async function indexTree(root: string, options: IndexOptions = {}): Promise<IndexResult> {
   const now = options.now ?? new Date();
-  const walked = await walkTree(root, { skip: (rel, isDir) => isDir && rel === METADATA_DIR });
-  const refused = [...walked.refused];
-  for (const entry of walked.files) {
-    const reason = unsafePathReason(entry.path);
-    if (reason !== undefined) refused.push(`${entry.path}: name not allowed in a mirror (${reason})`);
-  }
-  refused.push(...pathSetConflicts(walked.files.map((f) => f.path)));
-  if (refused.length > 0) {
-    throw new InputRefusedError(`cannot index ${root}: ${refused.length} entries a mirror cannot carry`, refused);
-  }
+  const payload = await walkPayload(root, `cannot index ${root}`);
 
   let previous: Awaited<ReturnType<typeof readMirrorManifest>>;
   try {
@@ -58,7 +48,7 @@ export async function indexTree(root: string, options: IndexOptions = {}): Promi
   let files: ManifestFile[];
   try {
     files = await Promise.all(
-      walked.files.map(async (entry) => {
+      payload.map(async (entry) => {
         const digest = await pool.hashFile(entry.absPath, entry.size);
         const file: ManifestFile = { path: entry.path, size: digest.size, sha256: digest.sha256 };
         const tags = tagger(entry.path);
@@ -78,7 +68,7 @@ export async function indexTree(root: string, options: IndexOptions = {}): Promi
     files: sortFiles(files),
   };
   if (options.expires) manifest.expires = formatTimestamp(options.expires);
-  const manifestBytes = await commitMirrorMetadata(root, manifest, options.signingKey, now);
+  const manifestBytes = await commitMirrorMetadata(root, manifest, options.signingKey && manifestSigner(options.signingKey, now));
   const result: IndexResult = { manifest, manifestBytes, signed: options.signingKey !== undefined };
   if (previous) result.previousVersion = previous.manifest.version;
   return result;

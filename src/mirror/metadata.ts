@@ -3,6 +3,7 @@ import { open, readFile, unlink } from "node:fs/promises";
 import { fsError, ManifestError, NotFoundError } from "../core/errors.js";
 import { MAX_MANIFEST_BYTES, type Manifest, parseManifest, serializeManifest } from "../core/manifest.js";
 import { renderSha256Sums } from "../core/sha256sums.js";
+import type { ManifestSigner } from "../core/store.js";
 import type { SecretKey } from "../crypto/keys.js";
 import { defaultTrustedComment, signDetached } from "../crypto/minisign.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
@@ -57,14 +58,13 @@ export async function readMirrorSignature(root: string): Promise<string | undefi
  * a crash before it leaves the previous manifest in force. A reader that catches the instant between
  * the signature and the manifest sees a mismatch and should read both again. Throws IoError.
  */
-export async function commitMirrorMetadata(root: string, manifest: Manifest, signingKey?: SecretKey, now = new Date()): Promise<Buffer> {
+export async function commitMirrorMetadata(root: string, manifest: Manifest, sign?: ManifestSigner): Promise<Buffer> {
   const layout = mirrorLayout(root);
   const bytes = serializeManifest(manifest);
   const tmpDir = layout.tmpDir;
   await writeFileAtomic(layout.sums, renderSha256Sums(manifest.files), { tmpDir });
-  if (signingKey) {
-    const sig = signDetached(bytes, signingKey, defaultTrustedComment(MANIFEST_NAME, now));
-    await writeFileAtomic(layout.signature, sig, { tmpDir });
+  if (sign) {
+    await writeFileAtomic(layout.signature, sign(bytes), { tmpDir });
   } else {
     await unlink(layout.signature).catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, `removing stale ${layout.signature}`);
@@ -72,4 +72,9 @@ export async function commitMirrorMetadata(root: string, manifest: Manifest, sig
   }
   await writeFileAtomic(layout.manifest, bytes, { tmpDir });
   return bytes;
+}
+
+/** A signer for manifests made with `key`: minisign ED with minisign's default trusted comment. */
+export function manifestSigner(key: SecretKey, now = new Date()): ManifestSigner {
+  return (bytes) => signDetached(bytes, key, defaultTrustedComment(MANIFEST_NAME, now));
 }

@@ -1,0 +1,126 @@
+// Probing every source for a manifest and choosing the newest acceptable one (trust, expiry, rollback, hold).
+import { ManifestError, RefusedPlanError, SignatureError, SourceError, UpdateMirrorError } from "../core/errors.js";
+import type { Source, UpstreamManifest } from "../core/source.js";
+import type { MirrorState } from "../core/store.js";
+import { keyIdHex, type PublicKey, verifyDetached } from "../crypto/minisign.js";
+import { type RetryPolicy, withRetry } from "../wrap/retry.js";
+import type { Emit } from "./events.js";
+
+export interface TrustPolicy {
+  keys: PublicKey[];
+  allowRollback: boolean;
+  allowExpired: boolean;
+}
+
+export type Choice =
+  | { kind: "manifest"; source: Source; upstream: UpstreamManifest; keyId?: string }
+  | { kind: "unchanged"; source: Source; version: number }
+  | { kind: "listing"; source: Source };
+
+interface Probed {
+  source: Source;
+  choice?: Choice;
+  error?: UpdateMirrorError;
+}
+
+/** Checks signature, expiry, hold and rollback; returns the verifying key id, or throws why the manifest is refused. */
+function accept(source: Source, upstream: UpstreamManifest, trust: TrustPolicy, state: MirrorState, now: Date): string | undefined {
+  const { manifest } = upstream;
+  let keyId: string | undefined;
+  if (trust.keys.length > 0) {
+    if (upstream.signature === undefined) throw new SignatureError(`${source.label}: the manifest is not signed, and --trust requires a signature`);
+    const failures: string[] = [];
+    for (const key of trust.keys) {
+      try {
+        verifyDetached(upstream.bytes, upstream.signature, key, `${source.label}.update-mirror/manifest.json.minisig`);
+        keyId = keyIdHex(key.keyId);
+        break;
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+    }
+    if (keyId === undefined) throw new SignatureError(failures.join("; "));
+    const highest = state.trusted[keyId];
+    if (highest !== undefined && manifest.version < highest && !trust.allowRollback) {
+      throw new RefusedPlanError(`${source.label}: manifest version ${manifest.version} is older than version ${highest} already accepted from key ${keyId}: refused as a rollback (--allow-rollback overrides)`);
+    }
+  }
+  if (manifest.expires !== undefined && Date.parse(manifest.expires) <= now.getTime() && !trust.allowExpired) {
+    throw new RefusedPlanError(`${source.label}: manifest version ${manifest.version} expired at ${manifest.expires} (--allow-expired overrides)`);
+  }
+  if (state.heldUpstreamVersion !== undefined && manifest.version <= state.heldUpstreamVersion) {
+    throw new RefusedPlanError(`${source.label}: manifest version ${manifest.version} was rolled back from; waiting for a version above ${state.heldUpstreamVersion}`);
+  }
+  return keyId;
+}
+
+/**
+ * Probes every source (in parallel, each with retries) and returns the newest acceptable manifest,
+ * the earliest source on a tie; a source that has not changed since last run counts with the
+ * version it had. Without any manifest, the first source that answered "none" is listed instead.
+ * Throws the first source's error, with every source's reason, when none is usable.
+ */
+export async function chooseSource(sources: readonly Source[], state: MirrorState, fingerprint: string, trust: TrustPolicy, retry: RetryPolicy, now: Date, emit: Emit): Promise<{ choice: Choice; down: Set<Source> }> {
+  const down = new Set<Source>();
+  const probed: Probed[] = await Promise.all(
+    sources.map(async (source): Promise<Probed> => {
+      const remembered = state.sources[source.label];
+      const until = remembered?.coolDownUntil;
+      if (until !== undefined && Date.parse(until) > now.getTime()) {
+        emit({ type: "source:probe", source: source.label, result: "cooling-down", reason: `asked us to wait until ${until}` });
+        return { source, error: new SourceError(`${source.label}: cooling down until ${until} (the server asked us to wait)`) };
+      }
+      const validator = remembered?.fingerprint === fingerprint && remembered.version !== undefined ? remembered.validator : undefined;
+      try {
+        const probe = await withRetry(() => source.probeManifest(validator, { signature: trust.keys.length > 0 }), retry);
+        if (probe.kind === "unchanged") {
+          const version = remembered?.version ?? 0;
+          emit({ type: "source:probe", source: source.label, result: "unchanged", version });
+          return { source, choice: { kind: "unchanged", source, version } };
+        }
+        if (probe.kind === "none") {
+          emit({ type: "source:probe", source: source.label, result: "none" });
+          return { source, choice: { kind: "listing", source } };
+        }
+        const keyId = accept(source, probe.upstream, trust, state, now);
+        emit({ type: "source:probe", source: source.label, result: "manifest", version: probe.upstream.manifest.version });
+        return { source, choice: { kind: "manifest", source, upstream: probe.upstream, ...(keyId !== undefined && { keyId }) } };
+      } catch (err) {
+        if (!(err instanceof UpdateMirrorError)) throw err;
+        if (err instanceof SourceError) {
+          down.add(source);
+          if (err.retryAfterMs !== undefined) {
+            state.sources[source.label] = { ...state.sources[source.label], coolDownUntil: new Date(now.getTime() + err.retryAfterMs).toISOString() };
+          }
+        }
+        const refused = err instanceof SignatureError || err instanceof RefusedPlanError || err instanceof ManifestError;
+        emit({ type: "source:probe", source: source.label, result: refused ? "refused" : "error", reason: err.message });
+        return { source, error: err };
+      }
+    }),
+  );
+
+  let best: Choice | undefined;
+  let bestVersion = -1;
+  for (const p of probed) {
+    const c = p.choice;
+    if (!c || c.kind === "listing") continue;
+    const version = c.kind === "manifest" ? c.upstream.manifest.version : c.version;
+    if (version > bestVersion) {
+      best = c;
+      bestVersion = version;
+    }
+  }
+  best ??= probed.find((p) => p.choice?.kind === "listing")?.choice;
+  if (best) {
+    emit({ type: "source:chosen", source: best.source.label, ...(bestVersion >= 0 && { version: bestVersion }) });
+    return { choice: best, down };
+  }
+  const first = probed.find((p) => p.error)?.error as UpdateMirrorError;
+  const reasons = probed.map((p) => `  ${p.source.label}: ${p.error?.message ?? "no answer"}`).join("\n");
+  const message = `no usable source:\n${reasons}`;
+  if (first instanceof SignatureError) throw new SignatureError(message);
+  if (first instanceof RefusedPlanError) throw new RefusedPlanError(message);
+  if (first instanceof ManifestError) throw new ManifestError(message);
+  throw new SourceError(message);
+}

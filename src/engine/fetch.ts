@@ -1,0 +1,111 @@
+// Fetching one file into the store: skip what is staged, resume partials, retry, and fail over source by source.
+import { createHash } from "node:crypto";
+import { SourceError, UpdateMirrorError } from "../core/errors.js";
+import type { Source } from "../core/source.js";
+import type { MirrorState, Store } from "../core/store.js";
+import { type RetryPolicy, withRetry } from "../wrap/retry.js";
+import type { Emit } from "./events.js";
+import type { TargetFile } from "./plan.js";
+
+// A source that failed this many files in a row is treated as down, so a dead server costs a few
+// files' retries rather than every remaining file's.
+const MAX_FAILURES_IN_ROW = 5;
+
+export interface FetchContext {
+  store: Store;
+  /** Sources in the order to try: the chosen one first. */
+  sources: readonly Source[];
+  /** Sources given up on for this run (failed probe, cool-down, or too many failed files in a row). */
+  down: Set<Source>;
+  /** Files in a row each source failed; reset by a success. */
+  failuresInRow: Map<Source, number>;
+  retry: RetryPolicy;
+  state: MirrorState;
+  now: () => Date;
+  emit: Emit;
+}
+
+export interface Fetched {
+  path: string;
+  size: number;
+  sha256: string;
+  /** Bytes actually transferred (0 when the content was already staged). */
+  transferred: number;
+}
+
+/**
+ * The staging key of a file. With a known hash the content names itself, so a resume can never mix
+ * versions. Without one, the key covers path, size and mtime, so a changed upstream file starts over.
+ */
+function stagingKey(file: TargetFile): string {
+  if (file.sha256 !== undefined) return file.sha256;
+  return `p-${createHash("sha256").update(`${file.path}\0${file.size}\0${file.mtimeMs ?? ""}`).digest("hex")}`;
+}
+
+async function* counted(body: AsyncIterable<Uint8Array>, path: string, emit: Emit, tally: { bytes: number }): AsyncGenerator<Uint8Array> {
+  for await (const chunk of body) {
+    tally.bytes += chunk.length;
+    emit({ type: "file:progress", path, bytes: chunk.length });
+    yield chunk;
+  }
+}
+
+/**
+ * Brings one file into the store's staging. Throws the last source's error when every source failed
+ * (IntegrityError when the bytes were wrong, SourceError or NotFoundError otherwise).
+ */
+export async function fetchFile(file: TargetFile, ctx: FetchContext): Promise<Fetched> {
+  if (file.sha256 !== undefined && (await ctx.store.hasObject(file.sha256, file.size))) {
+    ctx.emit({ type: "file:done", path: file.path, size: file.size, source: "staged", reused: true });
+    return { path: file.path, size: file.size, sha256: file.sha256, transferred: 0 };
+  }
+  const key = stagingKey(file);
+  const tally = { bytes: 0 };
+  let lastError: unknown = new SourceError(`${file.path}: no source left to try`);
+  let first = true;
+  for (const source of ctx.sources) {
+    if (ctx.down.has(source)) continue;
+    // Without a known hash, bytes from two sources must never be spliced together.
+    const mayResume = source.capabilities.rangeReads && (file.sha256 !== undefined || first);
+    first = false;
+    try {
+      const result = await withRetry(
+        async () => {
+          let offset = mayResume ? await ctx.store.partialSize(key) : 0;
+          if (offset >= file.size) offset = 0;
+          const opened = await source.open(file.path, { offset, expectedSize: file.size });
+          ctx.emit({ type: "file:start", path: file.path, size: file.size, source: source.label, offset: opened.offset });
+          return ctx.store.receive(key, counted(opened.body, file.path, ctx.emit, tally), {
+            size: file.size,
+            append: opened.offset > 0,
+            ...(file.sha256 !== undefined && { sha256: file.sha256 }),
+          });
+        },
+        ctx.retry,
+        (attempt, delayMs, err) => {
+          ctx.emit({ type: "file:retry", path: file.path, source: source.label, attempt, delayMs, reason: (err as Error).message });
+        },
+      );
+      ctx.failuresInRow.set(source, 0);
+      ctx.emit({ type: "file:done", path: file.path, size: result.size, source: source.label, reused: false });
+      return { path: file.path, size: result.size, sha256: result.sha256, transferred: tally.bytes };
+    } catch (err) {
+      if (!(err instanceof UpdateMirrorError)) throw err;
+      lastError = err;
+      if (err instanceof SourceError) {
+        if (err.retryAfterMs !== undefined) {
+          const until = new Date(ctx.now().getTime() + err.retryAfterMs).toISOString();
+          ctx.state.sources[source.label] = { ...ctx.state.sources[source.label], coolDownUntil: until };
+          ctx.down.add(source);
+        }
+        const inRow = (ctx.failuresInRow.get(source) ?? 0) + 1;
+        ctx.failuresInRow.set(source, inRow);
+        if (inRow >= MAX_FAILURES_IN_ROW) ctx.down.add(source);
+      }
+      ctx.emit({ type: "file:failover", path: file.path, from: source.label, reason: err.message });
+    }
+  }
+  const reason = lastError instanceof Error ? lastError.message : String(lastError);
+  ctx.emit({ type: "file:failed", path: file.path, reason });
+  throw lastError;
+}

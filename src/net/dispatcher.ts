@@ -1,0 +1,36 @@
+// Builds the undici dispatcher for a run: direct, through an explicit proxy, or through the environment's proxy.
+import { Agent, type Dispatcher, EnvHttpProxyAgent, interceptors, ProxyAgent } from "undici";
+import type { HttpOptions } from "./http-options.js";
+
+const MAX_REDIRECTIONS = 5;
+
+/**
+ * One dispatcher per run so connections are reused across files. Plain-HTTP requests through a
+ * proxy use absolute-form GETs (proxyTunnel: false), since many proxies only allow CONNECT to 443;
+ * HTTPS always tunnels. The CA goes to both the direct and the proxied TLS paths.
+ */
+export function createDispatcher(options: HttpOptions): Dispatcher {
+  const connect = { timeout: options.connectTimeoutMs, ...(options.ca !== undefined && { ca: options.ca }) };
+  const requestTls = options.ca !== undefined ? { ca: options.ca } : {};
+  let base: Dispatcher;
+  if (options.proxy) {
+    base = new ProxyAgent({
+      uri: options.proxy.url,
+      ...(options.proxy.authorization !== undefined && { token: options.proxy.authorization }),
+      proxyTunnel: false,
+      connect,
+      requestTls,
+      proxyTls: requestTls,
+    });
+  } else if (options.useEnvProxy && hasEnvProxy()) {
+    base = new EnvHttpProxyAgent({ connect, requestTls, proxyTls: requestTls, proxyTunnel: false } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
+  } else {
+    base = new Agent({ connect });
+  }
+  return base.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
+}
+
+function hasEnvProxy(): boolean {
+  const env = process.env;
+  return [env.http_proxy, env.HTTP_PROXY, env.https_proxy, env.HTTPS_PROXY].some((v) => v !== undefined && v !== "");
+}

@@ -1,0 +1,175 @@
+// HTTP(S) source: an upstream that publishes an update-mirror manifest at its root (a vendor using `index`, or another mirror).
+import type { Dispatcher } from "undici";
+import { request } from "undici";
+import { IntegrityError, NotFoundError, SourceError, UpdateMirrorError } from "../core/errors.js";
+import { MAX_MANIFEST_BYTES, parseManifest } from "../core/manifest.js";
+import type { ManifestProbe, OpenedFile, OpenOptions, ProbeOptions, Source, SourceEntry } from "../core/source.js";
+import { MANIFEST_NAME, METADATA_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
+import type { HttpOptions } from "../net/http-options.js";
+
+type Body = Dispatcher.ResponseData["body"];
+
+/** The URL as it may be shown: no user name or password. */
+export function redactUrl(url: URL): string {
+  const copy = new URL(url.href);
+  copy.username = "";
+  copy.password = "";
+  return copy.href;
+}
+
+/** Parses Retry-After (seconds or an HTTP date) into milliseconds from now. */
+export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || text.trim() === "") return undefined;
+  if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000;
+  const at = Date.parse(text);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
+
+function header(headers: Dispatcher.ResponseData["headers"], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Reads a whole (small) body, refusing more than `limit` bytes. */
+async function readCapped(body: Body, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > limit) {
+      body.destroy();
+      throw new IntegrityError(`${what}: larger than the limit of ${limit} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Yields the body, failing as soon as it grows past `limit` (a longer body is cut and refused). */
+async function* bounded(body: Body, limit: number | undefined, what: string, label: string): AsyncGenerator<Uint8Array> {
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      total += chunk.length;
+      if (limit !== undefined && total > limit) throw new IntegrityError(`${what}: the server sent more bytes than expected (${limit})`);
+      yield chunk as Uint8Array;
+    }
+  } catch (err) {
+    if (err instanceof UpdateMirrorError) throw err;
+    throw new SourceError(`${label}: ${what}: transfer failed (${(err as Error).message})`, { cause: err });
+  } finally {
+    body.destroy();
+  }
+}
+
+function encodePath(path: string): string {
+  return path.split("/").map(encodeURIComponent).join("/");
+}
+
+export function createHttpSource(base: URL, dispatcher: Dispatcher, options: HttpOptions): Source {
+  const root = new URL(base.href.endsWith("/") ? base.href : `${base.href}/`);
+  const label = redactUrl(root);
+
+  async function get(path: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+    const url = new URL(path, root);
+    try {
+      return await request(url, {
+        dispatcher,
+        method: "GET",
+        headers: { "user-agent": options.userAgent, ...headers },
+        headersTimeout: options.headersTimeoutMs,
+        bodyTimeout: options.idleTimeoutMs,
+        ...(signal && { signal }),
+      });
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? "";
+      throw new SourceError(`${label}: ${path}: ${code ? `${code}: ` : ""}${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Turns a non-success status into our error, after draining the body so the connection is reused. */
+  async function failFor(res: Dispatcher.ResponseData, path: string): Promise<never> {
+    await res.body.dump().catch(() => undefined);
+    if (res.statusCode === 404 || res.statusCode === 410) throw new NotFoundError(`${label}: ${path}: HTTP ${res.statusCode}`);
+    const wait = res.statusCode === 429 || res.statusCode === 503 ? retryAfterMs(res.headers["retry-after"]) : undefined;
+    throw new SourceError(`${label}: ${path}: HTTP ${res.statusCode}`, wait === undefined ? {} : { retryAfterMs: wait });
+  }
+
+  const manifestPath = `${METADATA_DIR}/${MANIFEST_NAME}`;
+
+  return {
+    label,
+    capabilities: { rangeReads: true, mtimePrecisionMs: 1000 },
+
+    async probeManifest(validator, probe: ProbeOptions = {}): Promise<ManifestProbe> {
+      const conditional: Record<string, string> = {};
+      if (validator) {
+        const v = JSON.parse(validator) as { etag?: string; lastModified?: string };
+        if (v.etag) conditional["if-none-match"] = v.etag;
+        else if (v.lastModified) conditional["if-modified-since"] = v.lastModified;
+      }
+      const res = await get(manifestPath, conditional, probe.signal);
+      if (res.statusCode === 304) {
+        await res.body.dump();
+        return { kind: "unchanged" };
+      }
+      if (res.statusCode === 404 || res.statusCode === 410) {
+        await res.body.dump();
+        return { kind: "none" };
+      }
+      if (res.statusCode !== 200) return failFor(res, manifestPath);
+      const announced = Number(header(res.headers, "content-length") ?? "0");
+      if (announced > MAX_MANIFEST_BYTES) {
+        res.body.destroy();
+        throw new SourceError(`${label}: ${manifestPath}: announced ${announced} bytes, more than the limit of ${MAX_MANIFEST_BYTES}`);
+      }
+      const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES, `${label}${manifestPath}`).catch((err: unknown) => {
+        if (err instanceof UpdateMirrorError) throw err;
+        throw new SourceError(`${label}: ${manifestPath}: transfer failed (${(err as Error).message})`, { cause: err });
+      });
+      const manifest = parseManifest(bytes, `${label}${manifestPath}`);
+      const etag = header(res.headers, "etag");
+      const lastModified = header(res.headers, "last-modified");
+      const next = etag || lastModified ? JSON.stringify({ ...(etag && { etag }), ...(lastModified && { lastModified }) }) : undefined;
+      let signature: string | undefined;
+      if (probe.signature) {
+        const sigPath = `${METADATA_DIR}/${SIGNATURE_NAME}`;
+        const sigRes = await get(sigPath, {}, probe.signal);
+        if (sigRes.statusCode === 200) signature = (await readCapped(sigRes.body, 16 * 1024, `${label}${sigPath}`)).toString("utf8");
+        else if (sigRes.statusCode === 404 || sigRes.statusCode === 410) await sigRes.body.dump();
+        else await failFor(sigRes, sigPath);
+      }
+      return {
+        kind: "manifest",
+        upstream: { manifest, bytes, ...(next !== undefined && { validator: next }), ...(signature !== undefined && { signature }) },
+      };
+    },
+
+    async list(): Promise<SourceEntry[]> {
+      throw new SourceError(`${label}: this HTTP source publishes no update-mirror manifest, and directory listings are not supported yet`);
+    },
+
+    async open(path: string, open: OpenOptions = {}): Promise<OpenedFile> {
+      const offset = open.offset ?? 0;
+      const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+      const res = await get(encodePath(path), headers, open.signal);
+      if (res.statusCode !== 200 && res.statusCode !== 206) return failFor(res, path);
+      let start = 0;
+      if (res.statusCode === 206) {
+        const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers, "content-range") ?? "");
+        if (!range || Number(range[1]) !== offset) {
+          res.body.destroy();
+          throw new SourceError(`${label}: ${path}: answered a range other than the one asked for`);
+        }
+        start = offset;
+      }
+      const limit = open.expectedSize === undefined ? undefined : open.expectedSize - start;
+      const length = header(res.headers, "content-length");
+      const size = length === undefined ? undefined : start + Number(length);
+      return { body: bounded(res.body, limit, path, label), offset: start, ...(size !== undefined && { size }) };
+    },
+
+    async close(): Promise<void> {},
+  };
+}

@@ -1,0 +1,42 @@
+// Source registry: turns `--source` specs into Source objects; the one place that knows every kind.
+import type { Dispatcher } from "undici";
+import { UsageError } from "../core/errors.js";
+import type { Source } from "../core/source.js";
+import { createDispatcher } from "../net/dispatcher.js";
+import type { HttpOptions } from "../net/http-options.js";
+import { folderPathOf } from "../core/location.js";
+import { createFolderSource } from "./folder.js";
+import { createHttpSource } from "./http.js";
+
+export interface OpenedSources {
+  sources: Source[];
+  /** Closes every source and the shared connection pool. */
+  close(): Promise<void>;
+}
+
+/** Opens sources for `specs` in order. Throws UsageError naming a spec of an unknown or unsupported kind. */
+export function openSources(specs: readonly string[], http: HttpOptions): OpenedSources {
+  let dispatcher: Dispatcher | undefined;
+  const sources = specs.map((spec, i) => {
+    const folder = folderPathOf(spec);
+    if (folder !== undefined) return createFolderSource(folder);
+    let url: URL;
+    try {
+      url = new URL(spec);
+    } catch {
+      throw new UsageError(`source ${i + 1} (${JSON.stringify(spec)}): not a URL or folder path`);
+    }
+    if (url.protocol === "http:" || url.protocol === "https:") {
+      dispatcher ??= createDispatcher(http);
+      return createHttpSource(url, dispatcher, http);
+    }
+    throw new UsageError(`source ${i + 1}: ${url.protocol}// sources are not supported yet (supported: http://, https://, file:// and folder paths)`);
+  });
+  return {
+    sources,
+    async close() {
+      await Promise.all(sources.map((s) => s.close()));
+      await dispatcher?.close();
+    },
+  };
+}

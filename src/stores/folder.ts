@@ -1,0 +1,343 @@
+// Folder store: a mirror on a local (or mounted) file system, with content-addressed staging, a publish journal and retained generations.
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { copyFile, constants, link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, statfs, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fsError, IntegrityError, NotFoundError, UpdateMirrorError } from "../core/errors.js";
+import { type Manifest, parseManifest, serializeManifest } from "../core/manifest.js";
+import type { Committed, ManifestSigner, MirrorState, ReceiveExpectation, Store } from "../core/store.js";
+import { fsyncDir, writeFileAtomic } from "../fs/atomic-write.js";
+import { mirrorLayout } from "../mirror/layout.js";
+import { commitMirrorMetadata, readMirrorManifest, readMirrorSignature } from "../mirror/metadata.js";
+import { acquireLock } from "./folder-lock.js";
+
+/** A publish in progress, written before the first file moves so a crash can be rolled forward. */
+interface Journal {
+  /** "retain" until every replaced file is safe among the objects; then "place". */
+  phase: "retain" | "place";
+  manifest: string;
+  signature?: string;
+  keepGenerations: number;
+  place: { path: string; sha256: string }[];
+  remove: string[];
+  /** Paths whose current content must be kept as an object before it is replaced or removed. */
+  retain: { path: string; sha256: string }[];
+}
+
+const EMPTY_STATE: MirrorState = { highestVersion: 0, sources: {}, trusted: {}, listed: {} };
+const CHUNK = 1 << 20;
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+export function createFolderStore(root: string): Store {
+  const layout = mirrorLayout(root);
+  const dirs = {
+    objects: join(layout.privateDir, "objects"),
+    partial: join(layout.privateDir, "partial"),
+    manifests: join(layout.privateDir, "manifests"),
+  };
+  const files = {
+    journal: join(layout.privateDir, "journal.json"),
+    state: join(layout.privateDir, "state.json"),
+    lock: join(layout.privateDir, "lock"),
+  };
+  const label = root;
+  const objectPath = (sha256: string) => join(dirs.objects, sha256);
+  const payloadPath = (path: string) => join(root, ...path.split("/"));
+
+  async function exists(file: string): Promise<boolean> {
+    try {
+      await stat(file);
+      return true;
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw fsError(err, file);
+    }
+  }
+
+  /** Hard-links (or, where links are unsupported, copies) `from` to a temp name, then renames it over `to`. */
+  async function placeFile(from: string, to: string): Promise<void> {
+    const tmp = join(layout.tmpDir, `place.${randomBytes(6).toString("hex")}`);
+    await mkdir(layout.tmpDir, { recursive: true });
+    try {
+      await link(from, tmp);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EXDEV" && code !== "EMLINK") throw err;
+      await copyFile(from, tmp, constants.COPYFILE_FICLONE);
+    }
+    await mkdir(dirname(to), { recursive: true });
+    await rename(tmp, to);
+  }
+
+  /** Keeps the current content of `path` as object `sha256`, unless that object exists or the file is gone. */
+  async function retain(path: string, sha256: string): Promise<void> {
+    const object = objectPath(sha256);
+    if (await exists(object)) return;
+    try {
+      await mkdir(dirs.objects, { recursive: true });
+      await link(payloadPath(path), object);
+    } catch (err) {
+      if (isMissing(err)) return;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") return;
+      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EMLINK") throw err;
+      const tmp = join(layout.tmpDir, `retain.${randomBytes(6).toString("hex")}`);
+      await mkdir(layout.tmpDir, { recursive: true });
+      await copyFile(payloadPath(path), tmp, constants.COPYFILE_FICLONE);
+      await rename(tmp, object);
+    }
+  }
+
+  /** Removes now-empty folders above a removed file, stopping at the root. */
+  async function pruneEmptyDirs(path: string): Promise<void> {
+    const segments = path.split("/").slice(0, -1);
+    while (segments.length > 0) {
+      try {
+        await rmdir(join(root, ...segments));
+      } catch {
+        return;
+      }
+      segments.pop();
+    }
+  }
+
+  async function runJournal(journal: Journal): Promise<void> {
+    if (journal.phase === "retain") {
+      for (const r of journal.retain) await retain(r.path, r.sha256);
+      await fsyncDir(dirs.objects).catch(() => undefined);
+      journal.phase = "place";
+      await writeFileAtomic(files.journal, JSON.stringify(journal), { tmpDir: layout.tmpDir });
+    }
+    const touched = new Set<string>();
+    for (const p of journal.place) {
+      await placeFile(objectPath(p.sha256), payloadPath(p.path));
+      touched.add(dirname(payloadPath(p.path)));
+    }
+    for (const path of journal.remove) {
+      await unlink(payloadPath(path)).catch((err: unknown) => {
+        if (!isMissing(err)) throw err;
+      });
+      touched.add(dirname(payloadPath(path)));
+      await pruneEmptyDirs(path);
+    }
+    // Renames must be durable before the manifest that lists their results is.
+    for (const dir of touched) await fsyncDir(dir).catch(() => undefined);
+    const manifestBytes = Buffer.from(journal.manifest, "utf8");
+    const manifest = parseManifest(manifestBytes, files.journal);
+    await commitMirrorMetadata(root, manifest, journal.signature === undefined ? undefined : () => journal.signature as string);
+    await unlink(files.journal);
+    await pruneGenerations(manifest, journal.keepGenerations);
+  }
+
+  async function retainedVersions(): Promise<number[]> {
+    let names: string[];
+    try {
+      names = await readdir(dirs.manifests);
+    } catch (err) {
+      if (isMissing(err)) return [];
+      throw fsError(err, dirs.manifests);
+    }
+    return names
+      .map((n) => /^(\d+)\.json$/.exec(n)?.[1])
+      .filter((v): v is string => v !== undefined)
+      .map(Number)
+      .sort((a, b) => b - a);
+  }
+
+  async function readGeneration(version: number): Promise<Manifest> {
+    const file = join(dirs.manifests, `${version}.json`);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (err) {
+      throw fsError(err, `${label}: generation ${version} (${file})`);
+    }
+    return parseManifest(bytes, file);
+  }
+
+  /** Keeps the newest `keep` previous manifests and the objects they need that the tree does not hold. */
+  async function pruneGenerations(current: Manifest, keep: number): Promise<void> {
+    const versions = (await retainedVersions()).filter((v) => v !== current.version);
+    const kept = versions.slice(0, keep);
+    for (const v of versions.slice(keep)) await rm(join(dirs.manifests, `${v}.json`), { force: true });
+    const needed = new Set<string>();
+    for (const v of kept) for (const f of (await readGeneration(v)).files) needed.add(f.sha256);
+    for (const f of current.files) needed.delete(f.sha256);
+    let objects: string[] = [];
+    try {
+      objects = await readdir(dirs.objects);
+    } catch (err) {
+      if (!isMissing(err)) throw fsError(err, dirs.objects);
+    }
+    for (const name of objects) if (!needed.has(name)) await rm(objectPath(name), { force: true });
+  }
+
+  return {
+    label,
+
+    lock: (command) => acquireLock(files.lock, command, label),
+
+    async recover() {
+      let text: string;
+      try {
+        text = await readFile(files.journal, "utf8");
+      } catch (err) {
+        if (isMissing(err)) return undefined;
+        throw fsError(err, files.journal);
+      }
+      const journal = JSON.parse(text) as Journal;
+      try {
+        await runJournal(journal);
+      } catch (err) {
+        throw fsError(err, `${label}: finishing the interrupted publish`);
+      }
+      return parseManifest(Buffer.from(journal.manifest), files.journal).version;
+    },
+
+    async readCommitted(): Promise<Committed | undefined> {
+      const loaded = await readMirrorManifest(root);
+      return loaded && { ...loaded, signed: (await readMirrorSignature(root)) !== undefined };
+    },
+
+    async readState(): Promise<MirrorState> {
+      try {
+        return { ...EMPTY_STATE, ...(JSON.parse(await readFile(files.state, "utf8")) as Partial<MirrorState>) };
+      } catch (err) {
+        if (isMissing(err)) return structuredClone(EMPTY_STATE);
+        if (err instanceof SyntaxError) throw new UpdateMirrorError("E_IO", `${files.state}: state file is damaged (${err.message}); remove it to start afresh`);
+        throw fsError(err, files.state);
+      }
+    },
+
+    async writeState(state) {
+      await writeFileAtomic(files.state, `${JSON.stringify(state)}\n`, { tmpDir: layout.tmpDir });
+    },
+
+    async hasObject(sha256, size) {
+      try {
+        return (await stat(objectPath(sha256))).size === size;
+      } catch (err) {
+        if (isMissing(err)) return false;
+        throw fsError(err, objectPath(sha256));
+      }
+    },
+
+    async partialSize(key) {
+      try {
+        return (await stat(join(dirs.partial, key))).size;
+      } catch (err) {
+        if (isMissing(err)) return 0;
+        throw fsError(err, join(dirs.partial, key));
+      }
+    },
+
+    async receive(key, body, expect: ReceiveExpectation) {
+      const partial = join(dirs.partial, key);
+      const hash = createHash("sha256");
+      let size = 0;
+      try {
+        await mkdir(dirs.partial, { recursive: true });
+        if (expect.append) {
+          // The hash must cover the bytes already received, so read them once more.
+          for await (const chunk of createReadStream(partial, { highWaterMark: CHUNK })) {
+            hash.update(chunk as Buffer);
+            size += (chunk as Buffer).length;
+          }
+        }
+      } catch (err) {
+        throw fsError(err, partial);
+      }
+      const handle = await open(partial, expect.append ? "a" : "w").catch((err: unknown) => {
+        throw fsError(err, partial);
+      });
+      let failed: unknown;
+      try {
+        for await (const chunk of body) {
+          size += chunk.length;
+          if (size > expect.size) throw new IntegrityError(`${key}: more bytes than the expected ${expect.size}`);
+          hash.update(chunk);
+          await handle.write(chunk);
+        }
+        await handle.sync();
+      } catch (err) {
+        failed = err;
+      } finally {
+        await handle.close();
+      }
+      if (failed !== undefined) {
+        const code = (failed as NodeJS.ErrnoException).code;
+        // A too-long body or a full disk leaves nothing worth resuming; a cut transfer does.
+        if (failed instanceof IntegrityError || code === "ENOSPC") await rm(partial, { force: true });
+        if (failed instanceof UpdateMirrorError) throw failed;
+        if (typeof code === "string" && !code.startsWith("UND_")) throw fsError(failed, `${label}: writing ${partial}`);
+        throw failed;
+      }
+      // Retryable: the partial is kept and the next attempt resumes from where this one stopped.
+    if (size < expect.size) throw new IntegrityError(`${key}: ended after ${size} of ${expect.size} bytes`, { retryable: true });
+      const sha256 = hash.digest("hex");
+      if (expect.sha256 !== undefined && sha256 !== expect.sha256) {
+        await rm(partial, { force: true });
+        throw new IntegrityError(`${key}: SHA-256 is ${sha256}, expected ${expect.sha256}`);
+      }
+      try {
+        await mkdir(dirs.objects, { recursive: true });
+        await rename(partial, objectPath(sha256));
+      } catch (err) {
+        throw fsError(err, `${label}: staging ${key}`);
+      }
+      return { sha256, size };
+    },
+
+    async freeBytes() {
+      const target = (await exists(layout.privateDir)) ? layout.privateDir : root;
+      const fs = await statfs(target).catch((err: unknown) => {
+        throw fsError(err, target);
+      });
+      return fs.bavail * fs.bsize;
+    },
+
+    async publish(next, options: { sign?: ManifestSigner; keepGenerations: number }) {
+      const committed = await readMirrorManifest(root);
+      const prev = new Map((committed?.manifest.files ?? []).map((f) => [f.path, f]));
+      const nextPaths = new Set(next.files.map((f) => f.path));
+      const place = next.files.filter((f) => prev.get(f.path)?.sha256 !== f.sha256).map((f) => ({ path: f.path, sha256: f.sha256 }));
+      const remove = [...prev.keys()].filter((p) => !nextPaths.has(p));
+      const retainList = [...place.filter((p) => prev.has(p.path)).map((p) => p.path), ...remove].map((path) => ({ path, sha256: (prev.get(path) as { sha256: string }).sha256 }));
+      // Content the new state needs that is not staged may still sit in the tree under another name.
+      const currentBySha = new Map((committed?.manifest.files ?? []).map((f) => [f.sha256, f.path]));
+      for (const p of place) {
+        if (await exists(objectPath(p.sha256))) continue;
+        const from = currentBySha.get(p.sha256);
+        if (from === undefined) throw new NotFoundError(`${label}: nothing staged for ${p.path} (${p.sha256})`);
+        retainList.unshift({ path: from, sha256: p.sha256 });
+      }
+      const bytes = serializeManifest(next);
+      const journal: Journal = {
+        phase: "retain",
+        manifest: bytes.toString("utf8"),
+        keepGenerations: options.keepGenerations,
+        place,
+        remove,
+        retain: retainList,
+        ...(options.sign && { signature: options.sign(bytes) }),
+      };
+      try {
+        if (committed) {
+          await mkdir(dirs.manifests, { recursive: true });
+          await writeFileAtomic(join(dirs.manifests, `${committed.manifest.version}.json`), committed.bytes, { tmpDir: layout.tmpDir });
+        }
+        await writeFileAtomic(files.journal, JSON.stringify(journal), { tmpDir: layout.tmpDir });
+        await runJournal(journal);
+      } catch (err) {
+        throw fsError(err, `${label}: publishing version ${next.version}`);
+      }
+    },
+
+    generations: retainedVersions,
+    readGeneration,
+  };
+}
