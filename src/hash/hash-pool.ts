@@ -49,8 +49,11 @@ const BATCH_MAX_BYTES = 8 * 1024 * 1024;
 const LARGE_FILE = 4 * 1024 * 1024;
 // Weight for a file of unknown size, so a batch of them is still bounded.
 const UNKNOWN_SIZE_WEIGHT = 64 * 1024;
-// Two per worker: the next batch is already queued in the worker when the current one finishes.
+// Two per worker, so the next batch is already waiting in the worker when the current one finishes;
+// but a second only while the first is small, so nothing queues behind a big file while another
+// worker may go idle (measured: committing 64+192 MiB to one worker and 128 to the other cost ~45%).
 const BATCHES_IN_FLIGHT_PER_WORKER = 2;
+const PREFETCH_MAX_BYTES = BATCH_MAX_BYTES;
 // Workers that die before finishing anything, in a row, mean the worker cannot start at all.
 const MAX_CONSECUTIVE_STARTUP_CRASHES = 3;
 
@@ -90,6 +93,9 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   const spawn = options.spawnWorker ? () => (options.spawnWorker as NonNullable<HashPoolOptions["spawnWorker"]>)(spawnDefaultWorker) : spawnDefaultWorker;
 
   const slots: Slot[] = [];
+  // Large files, biggest first: starting the longest jobs first keeps workers finishing together.
+  const largeQueue: Batch[] = [];
+  // Full batches of small files, in order.
   const queue: Batch[] = [];
   let open: Batch | null = null;
   let nextId = 1;
@@ -173,7 +179,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   }
 
   function takeUnsent(): Batch[] {
-    const unsent = queue.splice(0, queue.length);
+    const unsent = [...largeQueue.splice(0, largeQueue.length), ...queue.splice(0, queue.length)];
     if (open) unsent.push(open);
     open = null;
     return unsent;
@@ -193,17 +199,17 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     }
   }
 
-  /** Sends queued batches to workers with room; the open (partial) batch only goes when nothing full is waiting. */
+  /** Sends waiting batches to workers with room: large files first, then full batches, then the open one. */
   function pump(): void {
     for (;;) {
-      if (queue.length === 0 && (open === null || open.tasks.length === 0)) return;
+      if (largeQueue.length === 0 && queue.length === 0 && (open === null || open.tasks.length === 0)) return;
       let best: Slot | null = null;
       for (const slot of slots) {
-        if (slot.terminating || slot.inFlight.size >= BATCHES_IN_FLIGHT_PER_WORKER) continue;
+        if (slot.terminating || !hasRoom(slot)) continue;
         if (best === null || slot.bytes < best.bytes) best = slot;
       }
       if (best === null) return;
-      let batch = queue.shift();
+      let batch = largeQueue.shift() ?? queue.shift();
       if (!batch) {
         batch = open as Batch;
         open = null;
@@ -214,6 +220,22 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       const req: HashRequest = { id: batch.id, files: batch.tasks.map((t) => ({ path: t.path, expected: t.expected })) };
       best.worker.postMessage(req);
     }
+  }
+
+  function hasRoom(slot: Slot): boolean {
+    if (slot.inFlight.size === 0) return true;
+    return slot.inFlight.size < BATCHES_IN_FLIGHT_PER_WORKER && slot.bytes <= PREFETCH_MAX_BYTES;
+  }
+
+  function enqueueLarge(batch: Batch): void {
+    let lo = 0;
+    let hi = largeQueue.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((largeQueue[mid] as Batch).bytes >= batch.bytes) lo = mid + 1;
+      else hi = mid;
+    }
+    largeQueue.splice(lo, 0, batch);
   }
 
   function scheduleFlush(): void {
@@ -248,8 +270,10 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
           const batch = newBatch();
           batch.tasks.push(task);
           batch.bytes = expectedSize;
-          queue.push(batch);
-          pump();
+          enqueueLarge(batch);
+          // Sent on the next flush (or when a worker frees up), so large files requested together
+          // are ordered biggest first rather than in call order.
+          scheduleFlush();
           return;
         }
         if (open === null) open = newBatch();

@@ -1,0 +1,93 @@
+// Folder store publish guarantees: a publish interrupted half-way is finished by the next run from its journal.
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { createHash } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { formatTimestamp, MANIFEST_FORMAT, type Manifest, sortFiles } from "../../src/core/manifest.js";
+import { createFolderStore } from "../../src/stores/folder.js";
+import { verifyTree } from "../../src/mirror/verify-tree.js";
+import { scratchDir } from "../support/cli.js";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ dir, cleanup } = await scratchDir("store"));
+});
+afterEach(async () => cleanup());
+
+const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+
+function manifestOf(version: number, files: Record<string, string>): Manifest {
+  return {
+    format: MANIFEST_FORMAT,
+    version,
+    created: formatTimestamp(new Date()),
+    origin: { generator: "test" },
+    files: sortFiles(Object.entries(files).map(([path, content]) => ({ path, size: Buffer.byteLength(content), sha256: sha(content) }))),
+  };
+}
+
+async function stageAll(store: ReturnType<typeof createFolderStore>, files: Record<string, string>) {
+  for (const content of Object.values(files)) {
+    await store.receive(sha(content), Readable.from([Buffer.from(content)]), { size: Buffer.byteLength(content), sha256: sha(content), append: false });
+  }
+}
+
+describe("folder store", () => {
+  it("finishes an interrupted publish from its journal and keeps the old generation", async () => {
+    const root = join(dir, "m");
+    const store = createFolderStore(root);
+    const v1 = { "a.txt": "one", "b/c.txt": "two", "gone.txt": "bye" };
+    await stageAll(store, v1);
+    await store.publish(manifestOf(1, v1), { keepGenerations: 3 });
+    expect((await verifyTree(root)).ok).toBe(true);
+
+    const v2 = { "a.txt": "ONE", "b/c.txt": "two", "z/new.txt": "new" };
+    await stageAll(store, v2);
+    // A folder where a file must go makes the publish fail after the journal is written and a.txt is placed.
+    await mkdir(join(root, "z", "new.txt"), { recursive: true });
+    await expect(store.publish(manifestOf(2, v2), { keepGenerations: 3 })).rejects.toThrow(/publishing version 2/);
+    // Still the old manifest in force, and the journal left behind.
+    expect(JSON.parse(await readFile(join(root, ".update-mirror/manifest.json"), "utf8")).version).toBe(1);
+    await readFile(join(root, ".update-mirror/private/journal.json"));
+
+    await rm(join(root, "z", "new.txt"), { recursive: true });
+    expect(await store.recover()).toBe(2);
+    const report = await verifyTree(root);
+    expect(report).toMatchObject({ ok: true, version: 2, missing: [], unlisted: [] });
+    expect(await readFile(join(root, "a.txt"), "utf8")).toBe("ONE");
+    expect(await store.recover()).toBeUndefined();
+    expect(await store.generations()).toEqual([1]);
+    // The replaced and removed contents are retained for rollback.
+    expect(await store.hasObject(sha("one"), 3)).toBe(true);
+    expect(await store.hasObject(sha("bye"), 3)).toBe(true);
+  });
+
+  it("refuses wrong bytes and too many bytes without leaving them staged, and resumes a short transfer", async () => {
+    const store = createFolderStore(join(dir, "m"));
+    const good = "0123456789";
+    await expect(store.receive("k1", Readable.from([Buffer.from("0123456780")]), { size: 10, sha256: sha(good), append: false })).rejects.toThrow(/SHA-256/);
+    expect(await store.partialSize("k1")).toBe(0);
+    await expect(store.receive("k2", Readable.from([Buffer.from("01234567890")]), { size: 10, append: false })).rejects.toThrow(/more bytes/);
+    expect(await store.partialSize("k2")).toBe(0);
+    await expect(store.receive("k3", Readable.from([Buffer.from("01234")]), { size: 10, sha256: sha(good), append: false })).rejects.toThrow(/ended after 5 of 10/);
+    expect(await store.partialSize("k3")).toBe(5);
+    const done = await store.receive("k3", Readable.from([Buffer.from("56789")]), { size: 10, sha256: sha(good), append: true });
+    expect(done).toEqual({ sha256: sha(good), size: 10 });
+    expect(await store.hasObject(sha(good), 10)).toBe(true);
+  });
+
+  it("prunes generations beyond the limit and the objects only they needed", async () => {
+    const root = join(dir, "m");
+    const store = createFolderStore(root);
+    for (let v = 1; v <= 4; v += 1) {
+      const files = { "f.txt": `version ${v}` };
+      await stageAll(store, files);
+      await store.publish(manifestOf(v, files), { keepGenerations: 2 });
+    }
+    expect(await store.generations()).toEqual([3, 2]);
+    expect(await store.hasObject(sha("version 1"), 9)).toBe(false);
+    expect(await store.hasObject(sha("version 2"), 9)).toBe(true);
+  });
+});
