@@ -51,7 +51,7 @@ export const syncSchema = z
     signKeyPassphraseFile: z.string().min(1).optional(),
     include: z.array(z.string().min(1)).optional(),
     exclude: z.array(z.string().min(1)).optional(),
-    select: z.record(z.enum(TAG_KEYS), z.array(z.string().min(1)).min(1)).optional().describe("Only files whose tags have one of these values"),
+    select: z.partialRecord(z.enum(TAG_KEYS), z.array(z.string().min(1)).min(1)).optional().describe("Only files whose tags have one of these values"),
     concurrency: z.number().int().min(1).max(64).optional(),
     retries: z.number().int().min(0).max(20).optional(),
     maxDelete: z.string().regex(/^(\d+|\d+(\.\d+)?%)$/, "must be a count (25) or a percentage (10%)").optional(),

@@ -89,6 +89,27 @@ describe("sync from a folder", () => {
   });
 });
 
+describe("sync from a config file", () => {
+  it("takes sources, dest and selection from the file, and flags override it", async () => {
+    const config = join(dir, "config.json");
+    await writeFile(config, JSON.stringify({ sync: { sources: [join(dir, "nowhere"), up], dest: join(dir, "unused"), exclude: ["b/**"] } }));
+    const r = await runCli(["sync", "--config", config, "--dest", mirror]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await manifestOf(mirror)).files.map((f) => f.path)).toEqual(["a/one.bin", "a/two.bin", "four.dat"]);
+    await expect(readFile(join(dir, "unused", ".update-mirror/manifest.json"))).rejects.toThrow();
+  });
+
+  it("names the dot.path of a bad setting", async () => {
+    const config = join(dir, "config.json");
+    await writeFile(config, JSON.stringify({ sync: { concurrency: 0, select: { colour: ["red"] } }, network: { proxy: { url: "http://u:p@proxy:3128" } } }));
+    const r = await runCli(["sync", "--config", config]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/sync\.concurrency: /);
+    expect(r.stderr).toMatch(/sync\.select/);
+    expect(r.stderr).toMatch(/network\.proxy\.url: must be http:\/\/host:port without credentials/);
+  });
+});
+
 describe("the mirror lock", () => {
   it("makes a second writer exit 6 naming the holder, and takes over a dead holder's lock", async () => {
     expect((await runCli(["sync", "--source", up, "--dest", mirror])).code).toBe(0);

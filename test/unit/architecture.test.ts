@@ -6,15 +6,22 @@ import { REPO_ROOT } from "../support/cli.js";
 
 const SRC = join(REPO_ROOT, "src");
 // Each layer may import only from the layers listed for it (and from itself).
+// The engine gets Sources and Stores passed in and never imports a concrete kind.
 const ALLOWED: Record<string, string[]> = {
   core: [],
+  version: [],
   crypto: ["core"],
   fs: ["core"],
   hash: ["core"],
+  net: ["core"],
+  wrap: ["core"],
   config: ["core"],
   mirror: ["core", "crypto", "fs", "hash", "config", "version"],
-  cli: ["core", "config", "commands", "version"],
-  commands: ["core", "crypto", "mirror", "config", "cli", "version"],
+  sources: ["core", "fs", "mirror", "net"],
+  stores: ["core", "fs", "mirror"],
+  engine: ["core", "crypto", "mirror", "wrap", "version"],
+  cli: ["core", "config", "crypto", "engine", "net", "commands", "version"],
+  commands: ["core", "config", "crypto", "mirror", "engine", "sources", "stores", "wrap", "cli", "version"],
 };
 
 function sourceFiles(dir: string): string[] {
@@ -28,7 +35,10 @@ describe("architecture", () => {
       const rel = relative(SRC, file);
       const layer = rel.includes("/") ? rel.split("/")[0] ?? "" : rel.replace(/\.ts$/, "");
       const allowed = ALLOWED[layer];
-      if (!allowed) continue;
+      if (!allowed) {
+        violations.push(`${rel} is in a layer the architecture test does not know (${layer}); add it to ALLOWED`);
+        continue;
+      }
       for (const match of readFileSync(file, "utf8").matchAll(/from "(\.\.?\/[^"]+)"/g)) {
         const target = relative(SRC, join(file, "..", match[1] ?? ""));
         const targetLayer = target.includes("/") ? target.split("/")[0] ?? "" : target.replace(/\.js$/, "");
