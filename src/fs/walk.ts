@@ -68,24 +68,18 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   let calls = 0;
 
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
-    let dirents: Dirent<Buffer>[];
+    let names: string[];
+    let isDir: boolean[];
     try {
-      dirents = readdirSync(dir.abs, { withFileTypes: true, encoding: "buffer" });
+      ({ names, isDir } = readNames(dir.abs, dir.rel, refused));
     } catch (err) {
       throw fsError(err, dir.rel === "" ? root : path.join(root, dir.rel));
     }
     calls += 1;
-    for (const dirent of dirents) {
-      let name: string;
-      try {
-        name = utf8.decode(dirent.name);
-      } catch {
-        const shown = relJoin(dir.rel, dirent.name.toString("utf8"));
-        refused.push(`${shown}: name is not valid UTF-8 (not supported; rename it)`);
-        continue;
-      }
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] as string;
       const rel = relJoin(dir.rel, name);
-      if (skip?.(rel, dirent.isDirectory())) continue;
+      if (skip?.(rel, isDir[i] as boolean)) continue;
       const abs = path.join(dir.abs, name);
       let st: Stats;
       try {
@@ -109,6 +103,29 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   refused.sort();
   return { files, refused };
+}
+
+/**
+ * Reads one directory's names. Names come back as strings (cheap); only when one contains U+FFFD is
+ * the directory read again as bytes, to tell a real U+FFFD from bytes that are not UTF-8, which are
+ * refused because no string would name that file on disk.
+ */
+function readNames(abs: string, rel: string, refused: string[]): { names: string[]; isDir: boolean[] } {
+  const dirents: Dirent[] = readdirSync(abs, { withFileTypes: true });
+  if (!dirents.some((d) => d.name.includes("\uFFFD"))) {
+    return { names: dirents.map((d) => d.name), isDir: dirents.map((d) => d.isDirectory()) };
+  }
+  const names: string[] = [];
+  const isDir: boolean[] = [];
+  for (const d of readdirSync(abs, { withFileTypes: true, encoding: "buffer" })) {
+    try {
+      names.push(utf8.decode(d.name));
+      isDir.push(d.isDirectory());
+    } catch {
+      refused.push(`${relJoin(rel, d.name.toString("utf8"))}: name is not valid UTF-8 (not supported; rename it)`);
+    }
+  }
+  return { names, isDir };
 }
 
 function relJoin(dir: string, name: string): string {

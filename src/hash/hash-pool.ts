@@ -90,7 +90,8 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
   if (!Number.isInteger(workerCount) || workerCount < 1) {
     throw new UsageError(`hash workers must be a whole number of at least 1, got ${workerCount}`);
   }
-  const spawn = options.spawnWorker ? () => (options.spawnWorker as NonNullable<HashPoolOptions["spawnWorker"]>)(spawnDefaultWorker) : spawnDefaultWorker;
+  const hook = options.spawnWorker;
+  const spawn = hook ? () => hook(spawnDefaultWorker) : spawnDefaultWorker;
 
   const slots: Slot[] = [];
   // Large files, biggest first: starting the longest jobs first keeps workers finishing together.
