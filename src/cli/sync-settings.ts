@@ -11,6 +11,7 @@ import type { MaxDelete } from "../engine/plan.js";
 import { parseMaxDelete } from "../engine/plan.js";
 import type { Selection } from "../engine/select.js";
 import { DEFAULT_HTTP_OPTIONS, type HttpOptions } from "../net/http-options.js";
+import { parseRate } from "../wrap/bandwidth.js";
 import type { SecretKey } from "../crypto/keys.js";
 import { VERSION } from "../version.js";
 
@@ -36,6 +37,7 @@ export interface SyncFlags {
   "ca-file"?: string | undefined;
   "user-agent"?: string | undefined;
   "connect-timeout"?: string | undefined;
+  bwlimit?: string | undefined;
 }
 
 export interface SyncSettings {
@@ -49,6 +51,8 @@ export interface SyncSettings {
   maxDelete: MaxDelete;
   keepGenerations: number;
   expiresInMs?: number;
+  /** Bytes per second for the whole run, when capped. */
+  bandwidth?: number;
   http: HttpOptions;
 }
 
@@ -136,9 +140,13 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
     userAgent: flags["user-agent"] ?? net.userAgent ?? `update-mirror/${VERSION}`,
     ...(connect !== undefined && { connectTimeoutMs: parseDuration(connect, "--connect-timeout") }),
     ...(net.idleTimeout !== undefined && { idleTimeoutMs: parseDuration(net.idleTimeout, "network.idleTimeout") }),
+    ...(net.totalTimeout !== undefined && { totalTimeoutMs: parseDuration(net.totalTimeout, "network.totalTimeout") }),
     ...(ca !== undefined && { ca }),
     ...(proxy !== undefined && { proxy }),
   };
+  const rateText = flags.bwlimit ?? sync.bandwidth;
+  const bandwidth = rateText === undefined ? undefined : parseRate(rateText);
+  if (rateText !== undefined && bandwidth === undefined) throw new UsageError(`--bwlimit: ${JSON.stringify(rateText)} is not a rate like 500k or 10M (bytes per second)`);
   const settings: SyncSettings = {
     sources,
     dest,
@@ -155,6 +163,7 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
     http,
     ...(signingKey && { signingKey }),
     ...(expires !== undefined && { expiresInMs: parseDuration(expires, "--expires") }),
+    ...(bandwidth !== undefined && { bandwidth }),
   };
   return settings;
 }

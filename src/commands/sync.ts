@@ -5,6 +5,7 @@ import { runSync } from "../engine/sync.js";
 import { manifestSigner } from "../mirror/metadata.js";
 import { openSources } from "../sources/registry.js";
 import { openStore } from "../stores/registry.js";
+import { createRateLimiter, limitSource } from "../wrap/bandwidth.js";
 import { DEFAULT_RETRY } from "../wrap/retry.js";
 import { type PassphraseArgs, withPassphraseOptions } from "../cli/passphrase.js";
 import { createReporter } from "../cli/reporters/reporter.js";
@@ -56,6 +57,7 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
       .option("ca-file", { type: "string", describe: "PEM file of extra CA certificates to trust" })
       .option("user-agent", { type: "string", describe: "User-Agent sent to upstreams" })
       .option("connect-timeout", { type: "string", describe: "Connect timeout per source, e.g. 10s (default)" })
+      .option("bwlimit", { type: "string", describe: "Cap the run's transfer rate, bytes per second: 500k, 10M" })
       .option("json", { type: "boolean", default: false, describe: "NDJSON events on stdout" })
       .option("verbose", { alias: "v", type: "boolean", default: false, describe: "A line per file" })
       .example("$0 sync --source https://updates.example/av/ --source /mnt/backup --dest /srv/mirror", "failover between two upstreams")
@@ -66,9 +68,10 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
     const config = args.config === undefined ? defaultConfig() : await loadConfigFile(args.config);
     const settings = await resolveSyncSettings(args, config);
     const opened = openSources(settings.sources, settings.http);
+    const limiter = settings.bandwidth === undefined ? undefined : createRateLimiter(settings.bandwidth);
     try {
       await runSync({
-        sources: opened.sources,
+        sources: limiter ? opened.sources.map((s) => limitSource(s, limiter)) : opened.sources,
         store: openStore(settings.dest),
         selection: settings.selection,
         tagRules: config.tags,

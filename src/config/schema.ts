@@ -38,6 +38,7 @@ export const networkSchema = z
     userAgent: z.string().min(1).max(200).optional(),
     connectTimeout: duration.optional().describe("Connect timeout per source (default 10s)"),
     idleTimeout: duration.optional().describe("Longest silence in a transfer (default 60s)"),
+    totalTimeout: duration.optional().describe("Longest a single request may take, body included (default 1h)"),
   })
   .strict();
 
@@ -57,6 +58,7 @@ export const syncSchema = z
     maxDelete: z.string().regex(/^(\d+|\d+(\.\d+)?%)$/, "must be a count (25) or a percentage (10%)").optional(),
     keepGenerations: z.number().int().min(0).max(100).optional(),
     expires: duration.optional().describe("Lifetime of our manifest"),
+    bandwidth: z.string().regex(/^\d+(\.\d+)?[kKmMgG]?$/, "must be bytes per second, e.g. 500k, 10M").optional().describe("Cap on the transfer rate of the whole run"),
   })
   .strict();
 

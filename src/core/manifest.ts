@@ -65,10 +65,20 @@ export function sortFiles(files: readonly ManifestFile[]): ManifestFile[] {
   return [...files].sort((a, b) => comparePaths(a.path, b.path));
 }
 
-/** The manifest's canonical bytes: canonical JSON followed by one newline. */
+/**
+ * The manifest's canonical bytes: canonical JSON followed by one newline. File entries, the bulk of a
+ * manifest, are written with their keys already in canonical order ("path" < "sha256" < "size" <
+ * "tags"); everything else goes through canonicalJson. A unit test checks both paths agree.
+ */
 export function serializeManifest(manifest: Manifest): Buffer {
-  const files = manifest.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256, tags: f.tags && { ...f.tags } }));
-  return Buffer.from(`${canonicalJson({ ...manifest, origin: { ...manifest.origin }, files })}\n`, "utf8");
+  const files = manifest.files.map((f) => {
+    if (!Number.isSafeInteger(f.size)) throw new TypeError(`canonical JSON holds only safe integers, got ${f.size}`);
+    const tags = f.tags === undefined ? "" : `,"tags":${canonicalJson({ ...f.tags })}`;
+    return `{"path":${JSON.stringify(f.path)},"sha256":${JSON.stringify(f.sha256)},"size":${f.size}${tags}}`;
+  });
+  const head = canonicalJson({ ...manifest, origin: { ...manifest.origin }, files: [] });
+  // Every quote inside a string value is escaped, so the key is the only place `"files":[]` can occur.
+  return Buffer.from(`${head.replace('"files":[]', `"files":[${files.join(",")}]`)}\n`, "utf8");
 }
 
 /** Sum of the sizes of every listed file. */

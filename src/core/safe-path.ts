@@ -16,6 +16,7 @@ const WINDOWS_FORBIDDEN = /[<>:"|?*]/;
 // C0 controls, DEL and C1 controls: never meaningful in a file name and unsafe in logs and sha256sum lines.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /**
  * Returns the rule a relative path breaks, or undefined when it is safe.
@@ -30,17 +31,21 @@ export function unsafePathReason(path: string): string | undefined {
   if (path.includes("\\")) return "contains a backslash (paths use '/')";
   if (path.startsWith("/")) return "is absolute";
   if (/^[A-Za-z]:/.test(path)) return "starts with a drive letter";
-  if (path !== path.normalize("NFC")) return "is not in Unicode NFC form";
-  if (Buffer.byteLength(path, "utf8") > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`;
+  // Printable ASCII is always NFC and one byte per character: the common case skips both costly checks.
+  const ascii = PRINTABLE_ASCII.test(path);
+  const bytes = (text: string) => (ascii ? text.length : Buffer.byteLength(text, "utf8"));
+  if (!ascii && path !== path.normalize("NFC")) return "is not in Unicode NFC form";
+  if (bytes(path) > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`;
   const segments = path.split("/");
   for (const segment of segments) {
     if (segment === "") return "has an empty segment ('//' or a leading or trailing '/')";
     if (segment === "." || segment === "..") return `has a '${segment}' segment`;
     if (WINDOWS_FORBIDDEN.test(segment)) return `segment ${JSON.stringify(segment)} has a character Windows cannot store (<>:"|?*)`;
-    if (/[. ]$/.test(segment)) return `segment ${JSON.stringify(segment)} ends with a dot or space`;
-    const base = segment.split(".")[0]?.trimEnd() ?? "";
-    if (RESERVED_DEVICE.test(base)) return `segment ${JSON.stringify(segment)} is a reserved Windows device name`;
-    if (Buffer.byteLength(segment, "utf8") > MAX_SEGMENT_BYTES) return `segment is longer than ${MAX_SEGMENT_BYTES} bytes`;
+    const last = segment[segment.length - 1];
+    if (last === "." || last === " ") return `segment ${JSON.stringify(segment)} ends with a dot or space`;
+    const dot = segment.indexOf(".");
+    if (RESERVED_DEVICE.test((dot < 0 ? segment : segment.slice(0, dot)).trimEnd())) return `segment ${JSON.stringify(segment)} is a reserved Windows device name`;
+    if (bytes(segment) > MAX_SEGMENT_BYTES) return `segment is longer than ${MAX_SEGMENT_BYTES} bytes`;
   }
   if (segments[0] === METADATA_DIR) return `is inside the reserved ${METADATA_DIR}/ folder`;
   return undefined;
@@ -74,9 +79,25 @@ export function safePathFromUrl(encoded: string): string {
   return assertSafePath(segments.join("/"));
 }
 
-/** Order of paths in manifests and SHA256SUMS: by UTF-8 bytes (equal to Unicode code point order). */
+/**
+ * Order of paths in manifests and SHA256SUMS: by UTF-8 bytes, which equals Unicode code point order.
+ * Compared on UTF-16 units without encoding: units only misorder when a surrogate (U+D800-DFFF)
+ * meets U+E000-FFFF, so surrogates are lifted above that range before comparing.
+ */
 export function comparePaths(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i += 1) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+function codePointRank(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
+  if (unit >= 0xe000) return unit - 0x800;
+  return unit;
 }
 
 /** The key under which two paths collide on a case-insensitive file system (Windows, macOS, SMB). */
@@ -101,12 +122,10 @@ export function pathSetConflicts(paths: Iterable<string>): string[] {
     else byFold.set(key, path);
     files.add(key);
   }
-  for (const path of byFold.values()) {
-    const segments = caseFoldKey(path).split("/");
-    for (let i = 1; i < segments.length; i += 1) {
-      const prefix = segments.slice(0, i).join("/");
-      if (files.has(prefix)) {
-        problems.push(`${JSON.stringify(path)}: its folder ${JSON.stringify(path.split("/").slice(0, i).join("/"))} is also listed as a file`);
+  for (const [folded, path] of byFold) {
+    for (let slash = folded.indexOf("/"); slash >= 0; slash = folded.indexOf("/", slash + 1)) {
+      if (files.has(folded.slice(0, slash))) {
+        problems.push(`${JSON.stringify(path)}: its folder ${JSON.stringify(path.slice(0, slash))} is also listed as a file`);
         break;
       }
     }

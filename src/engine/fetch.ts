@@ -20,6 +20,8 @@ export interface FetchContext {
   /** Files in a row each source failed; reset by a success. */
   failuresInRow: Map<Source, number>;
   retry: RetryPolicy;
+  /** Fetches under way by staging key: files with the same content share one partial, so they take turns. */
+  inFlight: Map<string, Promise<unknown>>;
   state: MirrorState;
   now: () => Date;
   emit: Emit;
@@ -55,11 +57,27 @@ async function* counted(body: AsyncIterable<Uint8Array>, path: string, emit: Emi
  * (IntegrityError when the bytes were wrong, SourceError or NotFoundError otherwise).
  */
 export async function fetchFile(file: TargetFile, ctx: FetchContext): Promise<Fetched> {
+  // Two paths with the same content would write one partial at once (and the second rename would
+  // find it gone), so each waits for the previous fetch of its key and then reuses its object.
+  const key = stagingKey(file);
+  const previous = ctx.inFlight.get(key);
+  const run = (async () => {
+    if (previous) await previous.catch(() => undefined);
+    return fetchOnce(file, key, ctx);
+  })();
+  ctx.inFlight.set(key, run);
+  try {
+    return await run;
+  } finally {
+    if (ctx.inFlight.get(key) === run) ctx.inFlight.delete(key);
+  }
+}
+
+async function fetchOnce(file: TargetFile, key: string, ctx: FetchContext): Promise<Fetched> {
   if (file.sha256 !== undefined && (await ctx.store.hasObject(file.sha256, file.size))) {
     ctx.emit({ type: "file:done", path: file.path, size: file.size, source: "staged", reused: true });
     return { path: file.path, size: file.size, sha256: file.sha256, transferred: 0 };
   }
-  const key = stagingKey(file);
   const tally = { bytes: 0 };
   let lastError: unknown = new SourceError(`${file.path}: no source left to try`);
   let first = true;

@@ -79,7 +79,11 @@ export async function runSync(options: SyncOptions): Promise<RunSummary> {
     const state = await store.readState();
     const current = committed?.manifest.files ?? [];
     const fingerprint = fingerprintOf(options);
-    const { choice, down } = await chooseSource(options.sources, state, fingerprint, options.trust, options.retry, now(), emit);
+    const { choice, down } = await chooseSource(options.sources, state, fingerprint, options.trust, options.retry, now(), emit).catch(async (err: unknown) => {
+      // A cool-down a 429/503 on the manifest asked for must outlive a run that found no usable source.
+      if (!options.dryRun) await store.writeState(state);
+      throw err;
+    });
     const summary: RunSummary = {
       result: "unchanged",
       version: committed?.manifest.version ?? null,
@@ -117,7 +121,7 @@ export async function runSync(options: SyncOptions): Promise<RunSummary> {
     if (needed > free) throw new IoError(`${store.label}: the plan needs ${needed} bytes of space, only ${free} are free; nothing was changed`);
 
     const ordered = [choice.source, ...options.sources.filter((s) => s !== choice.source)];
-    const ctx = { store, sources: ordered, down, failuresInRow: new Map<Source, number>(), retry: options.retry, state, now, emit };
+    const ctx = { store, sources: ordered, down, failuresInRow: new Map<Source, number>(), retry: options.retry, inFlight: new Map<string, Promise<unknown>>(), state, now, emit };
     const queue = new PQueue({ concurrency: options.concurrency });
     const fetched: Fetched[] = [];
     const failures: UpdateMirrorError[] = [];

@@ -4,12 +4,13 @@ import { METADATA_DIR, pathSetConflicts, unsafePathReason } from "../core/safe-p
 import { type WalkEntry, walkTree } from "./walk.js";
 
 /**
- * Walks `root` skipping its metadata folder. Throws InputRefusedError (naming `what` and every
+ * Walks `root` skipping its metadata folder, handing each file to `onFile` as it is found (before the
+ * checks, so callers may start work early but must discard it when this throws). Throws InputRefusedError (naming `what` and every
  * symlink, device, unsafe or colliding name at once) when anything cannot be carried by a mirror;
  * NotFoundError/IoError when the root cannot be read.
  */
-export async function walkPayload(root: string, what: string): Promise<WalkEntry[]> {
-  const walked = await walkTree(root, { skip: (rel, isDir) => isDir && rel === METADATA_DIR });
+export async function walkPayload(root: string, what: string, onFile?: (entry: WalkEntry) => void): Promise<WalkEntry[]> {
+  const walked = await walkTree(root, { skip: (rel, isDir) => isDir && rel === METADATA_DIR, ...(onFile && { onFile }) });
   const refused = [...walked.refused];
   for (const entry of walked.files) {
     const reason = unsafePathReason(entry.path);

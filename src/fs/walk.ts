@@ -22,6 +22,8 @@ export interface WalkOptions {
    * `relPath` uses `/` separators; `isDir` is true for directories.
    */
   skip?: (relPath: string, isDir: boolean) => boolean;
+  /** Called with each regular file as soon as it is found, so work on it can start during the walk. */
+  onFile?: (entry: WalkEntry) => void;
 }
 
 export interface WalkResult {
@@ -90,7 +92,11 @@ export async function walkTree(root: string, options: WalkOptions = {}): Promise
         throw fsError(err, path.join(root, rel));
       }
       if (st.isDirectory()) pending.push({ rel, abs });
-      else if (st.isFile()) files.push({ path: rel, absPath: abs, size: st.size, mtimeMs: st.mtimeMs });
+      else if (st.isFile()) {
+        const entry = { path: rel, absPath: abs, size: st.size, mtimeMs: st.mtimeMs };
+        files.push(entry);
+        options.onFile?.(entry);
+      }
       else refused.push(`${rel}: ${refusalReason(st)}`);
       calls += 1;
       if (calls >= SYSCALLS_PER_SLICE) {

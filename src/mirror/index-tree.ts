@@ -33,8 +33,6 @@ export interface IndexResult {
  */
 export async function indexTree(root: string, options: IndexOptions = {}): Promise<IndexResult> {
   const now = options.now ?? new Date();
-  const payload = await walkPayload(root, `cannot index ${root}`);
-
   let previous: Awaited<ReturnType<typeof readMirrorManifest>>;
   try {
     previous = await readMirrorManifest(root);
@@ -43,19 +41,24 @@ export async function indexTree(root: string, options: IndexOptions = {}): Promi
     throw new ManifestError(`${err.message}\n  (the existing manifest sets the next version; fix or remove it to index afresh)`, { cause: err });
   }
 
+  // Hashing starts as the walk finds files, so the walk's time hides behind the workers'.
   const tagger = createTagger(options.tagRules ?? []);
   const pool: HashPool = createHashPool(options.workers === undefined ? {} : { workers: options.workers });
+  const hashed: Promise<ManifestFile>[] = [];
   let files: ManifestFile[];
   try {
-    files = await Promise.all(
-      payload.map(async (entry) => {
-        const digest = await pool.hashFile(entry.absPath, entry.size);
+    await walkPayload(root, `cannot index ${root}`, (entry) => {
+      const job = pool.hashFile(entry.absPath, entry.size).then((digest) => {
         const file: ManifestFile = { path: entry.path, size: digest.size, sha256: digest.sha256 };
         const tags = tagger(entry.path);
         if (tags) file.tags = tags;
         return file;
-      }),
-    );
+      });
+      // Observed at once, so a refusal after the walk never leaves a rejection unhandled.
+      job.catch(() => undefined);
+      hashed.push(job);
+    });
+    files = await Promise.all(hashed);
   } finally {
     await pool.close();
   }

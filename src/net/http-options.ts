@@ -9,6 +9,8 @@ export interface HttpOptions {
   headersTimeoutMs: number;
   /** Longest silence between two chunks of a body. */
   idleTimeoutMs: number;
+  /** Longest a single request may take from start to the end of its body. */
+  totalTimeoutMs: number;
   /** Extra CA certificates (PEM) trusted besides the system's. TLS verification is never turned off. */
   ca?: string;
   /** Proxy URL without credentials, and the Proxy-Authorization value when it needs one. */
@@ -22,5 +24,6 @@ export const DEFAULT_HTTP_OPTIONS: HttpOptions = {
   connectTimeoutMs: 10_000,
   headersTimeoutMs: 30_000,
   idleTimeoutMs: 60_000,
+  totalTimeoutMs: 3_600_000,
   useEnvProxy: true,
 };

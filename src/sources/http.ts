@@ -73,6 +73,8 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
 
   async function get(path: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
     const url = new URL(path, root);
+    // The total cap covers the body too: undici aborts a body still streaming when the signal fires.
+    const total = AbortSignal.timeout(options.totalTimeoutMs);
     try {
       return await request(url, {
         dispatcher,
@@ -80,7 +82,7 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
         headers: { "user-agent": options.userAgent, ...headers },
         headersTimeout: options.headersTimeoutMs,
         bodyTimeout: options.idleTimeoutMs,
-        ...(signal && { signal }),
+        signal: signal ? AbortSignal.any([signal, total]) : total,
       });
     } catch (err) {
       const code = (err as { code?: string }).code ?? "";

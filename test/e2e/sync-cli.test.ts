@@ -81,6 +81,7 @@ describe("sync from a folder", () => {
       [["sync", "--source", up, "--dest", mirror, "--max-delete", "lots"], /--max-delete/],
       [["sync", "--source", "ftp://x/", "--dest", mirror], /ftp:\/\/ sources are not supported yet/],
       [["sync", "--source", up, "--dest", mirror, "--concurrency", "0"], /--concurrency/],
+      [["sync", "--source", up, "--dest", mirror, "--bwlimit", "fast"], /--bwlimit: "fast"/],
     ] as const) {
       const r = await runCli([...args]);
       expect(r.code, r.stderr).toBe(2);

@@ -20,7 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   sources: ["core", "fs", "mirror", "net"],
   stores: ["core", "fs", "mirror"],
   engine: ["core", "crypto", "mirror", "wrap", "version"],
-  cli: ["core", "config", "crypto", "engine", "net", "commands", "version"],
+  cli: ["core", "config", "crypto", "engine", "net", "wrap", "commands", "version"],
   commands: ["core", "config", "crypto", "mirror", "engine", "sources", "stores", "wrap", "cli", "version"],
 };
 

@@ -4,6 +4,7 @@ import { RefusedPlanError, SourceError, NotFoundError } from "../../src/core/err
 import type { ManifestFile } from "../../src/core/manifest.js";
 import { checkDeletions, parseMaxDelete, planSync } from "../../src/engine/plan.js";
 import { createSelector } from "../../src/engine/select.js";
+import { createRateLimiter, parseRate } from "../../src/wrap/bandwidth.js";
 import { backoffDelay, DEFAULT_RETRY, type RetryPolicy, withRetry } from "../../src/wrap/retry.js";
 
 const h = (c: string) => c.repeat(64);
@@ -87,5 +88,30 @@ describe("withRetry", () => {
     const delays: number[] = [];
     await expect(withRetry(async (n) => { throw new SourceError(`try ${n}`); }, policy(delays))).rejects.toThrow("try 4");
     expect(delays).toHaveLength(3);
+  });
+});
+
+describe("bandwidth cap", () => {
+  it("paces bytes to the rate across callers, after a one-second burst", async () => {
+    let now = 0;
+    const slept: number[] = [];
+    const limiter = createRateLimiter(1000, () => now, async (ms) => {
+      slept.push(ms);
+      now += ms;
+    });
+    await limiter.take(1000);
+    expect(slept).toEqual([]);
+    await Promise.all([limiter.take(500), limiter.take(500)]);
+    expect(slept).toEqual([500, 500]);
+    expect(now).toBe(1000);
+  });
+
+  it("parses rates", () => {
+    expect(parseRate("500k")).toBe(512_000);
+    expect(parseRate("10M")).toBe(10 * 1024 * 1024);
+    expect(parseRate("1.5g")).toBe(Math.floor(1.5 * 1024 ** 3));
+    expect(parseRate("123")).toBe(123);
+    expect(parseRate("fast")).toBeUndefined();
+    expect(parseRate("0")).toBeUndefined();
   });
 });

@@ -47,6 +47,14 @@ describe("serializeManifest", () => {
     expect(serializeManifest(shuffled)).toEqual(serializeManifest(sample()));
   });
 
+  it("writes file entries exactly as the general canonical serializer would", () => {
+    const m = sample();
+    m.files.push({ path: "ü/\"quoted\" \u2028.bin", size: 2 ** 40, sha256: H, tags: { version: "1.2", language: "en", component: "c" } });
+    m.origin.upstream = 'https://x/"files":[]';
+    const general = `${canonicalJson({ ...m, files: m.files.map((f) => ({ ...f })) } as never)}\n`;
+    expect(serializeManifest(m).toString("utf8")).toBe(general);
+  });
+
   it("escapes strings as RFC 8785 does", () => {
     expect(canonicalJson({ b: "é\u2028\u0001\"\\/", a: 1 })).toBe('{"a":1,"b":"é\u2028\\u0001\\"\\\\/"}');
   });

@@ -107,4 +107,12 @@ describe("comparePaths", () => {
     const paths = ["\u{1F600}", "\uFF5E", "a", "B"];
     expect([...paths].sort(comparePaths)).toEqual(["B", "a", "\uFF5E", "\u{1F600}"]);
   });
+  it("agrees with comparing UTF-8 bytes on mixed samples", () => {
+    const samples = ["a", "ab", "a/b", "a b", "\u00e9", "\uD7FF", "\uE000", "\uFFFD", "\u{10000}", "\u{1F600}x", "z", "", "\u{10FFFF}"];
+    for (const a of samples) {
+      for (const b of samples) {
+        expect(Math.sign(comparePaths(a, b))).toBe(Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))));
+      }
+    }
+  });
 });
