@@ -1,6 +1,6 @@
 // Fetching one file into the store: skip what is staged, resume partials, retry, and fail over source by source.
 import { createHash } from "node:crypto";
-import { SourceError, UpdateMirrorError } from "../core/errors.js";
+import { IntegrityError, SourceError, UpdateMirrorError } from "../core/errors.js";
 import type { Source } from "../core/source.js";
 import type { MirrorState, Store } from "../core/store.js";
 import { type RetryPolicy, withRetry } from "../wrap/retry.js";
@@ -93,11 +93,20 @@ async function fetchOnce(file: TargetFile, key: string, ctx: FetchContext): Prom
           if (offset >= file.size) offset = 0;
           const opened = await source.open(file.path, { offset, expectedSize: file.size });
           ctx.emit({ type: "file:start", path: file.path, size: file.size, source: source.label, offset: opened.offset });
-          return ctx.store.receive(key, counted(opened.body, file.path, ctx.emit, tally), {
-            size: file.size,
-            append: opened.offset > 0,
-            ...(file.sha256 !== undefined && { sha256: file.sha256 }),
-          });
+          try {
+            return await ctx.store.receive(key, counted(opened.body, file.path, ctx.emit, tally), {
+              size: file.size,
+              append: opened.offset > 0,
+              ...(file.sha256 !== undefined && { sha256: file.sha256 }),
+            });
+          } catch (err) {
+            // Wrong bytes after a resume may come from the partial (another source, an older run):
+            // the store has dropped it, so one more try from byte 0 tells whether this source is bad.
+            if (err instanceof IntegrityError && !err.retryable && opened.offset > 0) {
+              throw new IntegrityError(`${err.message} (after resuming at byte ${opened.offset})`, { cause: err, retryable: true });
+            }
+            throw err;
+          }
         },
         ctx.retry,
         (attempt, delayMs, err) => {

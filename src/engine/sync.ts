@@ -4,7 +4,7 @@ import PQueue from "p-queue";
 import { IntegrityError, IoError, SourceError, UpdateMirrorError } from "../core/errors.js";
 import { formatTimestamp, MANIFEST_FORMAT, type Manifest, type ManifestFile, sortFiles } from "../core/manifest.js";
 import type { Source } from "../core/source.js";
-import type { ManifestSigner, Store } from "../core/store.js";
+import type { Committed, ManifestSigner, MirrorState, Store } from "../core/store.js";
 import { createTagger, type TagRule } from "../mirror/tags.js";
 import { GENERATOR } from "../version.js";
 import type { RetryPolicy } from "../wrap/retry.js";
@@ -34,9 +34,13 @@ export interface SyncOptions {
   emit: Emit;
 }
 
-/** A digest of everything that shapes the target, so a changed selection never reuses a conditional "unchanged". */
+/**
+ * A digest of everything that decides what is accepted and selected, so a changed selection or trust
+ * setting never reuses a conditional "unchanged" from a run that decided differently.
+ */
 function fingerprintOf(options: SyncOptions): string {
-  return createHash("sha256").update(JSON.stringify([options.selection, options.tagRules])).digest("hex").slice(0, 16);
+  const trust = options.trust.keys.map((k) => k.keyId.toString("hex")).sort();
+  return createHash("sha256").update(JSON.stringify([options.selection, options.tagRules, trust])).digest("hex").slice(0, 16);
 }
 
 async function targetOf(choice: Choice, options: SyncOptions, listedHints: Record<string, { size: number; mtimeMs?: number; sha256: string }>): Promise<TargetFile[]> {
@@ -77,116 +81,131 @@ export async function runSync(options: SyncOptions): Promise<RunSummary> {
     }
     const committed = await store.readCommitted();
     const state = await store.readState();
-    const current = committed?.manifest.files ?? [];
     const fingerprint = fingerprintOf(options);
-    const { choice, down } = await chooseSource(options.sources, state, fingerprint, options.trust, options.retry, now(), emit).catch(async (err: unknown) => {
-      // A cool-down a 429/503 on the manifest asked for must outlive a run that found no usable source.
-      if (!options.dryRun) await store.writeState(state);
+    try {
+      return await planFetchPublish(options, { committed, state, fingerprint, now, started });
+    } catch (err) {
+      // Cool-downs a 429/503 asked for must outlive a failed run, whatever failed.
+      if (!options.dryRun) await store.writeState(state).catch(() => undefined);
       throw err;
-    });
-    const summary: RunSummary = {
-      result: "unchanged",
-      version: committed?.manifest.version ?? null,
-      previousVersion: committed?.manifest.version ?? null,
-      source: choice.source.label,
-      upstreamVersion: choice.kind === "manifest" ? choice.upstream.manifest.version : choice.kind === "unchanged" ? choice.version : null,
-      added: 0,
-      updated: 0,
-      removed: 0,
-      bytes: 0,
-      elapsedMs: 0,
-    };
-    const finish = async (result: RunSummary["result"]): Promise<RunSummary> => {
-      if (!options.dryRun) await store.writeState(state);
-      summary.result = result;
-      summary.elapsedMs = Math.round(performance.now() - started);
-      emit({ type: "run:done", summary });
-      return summary;
-    };
-    if (choice.kind === "unchanged") return finish(options.dryRun ? "dry-run" : "unchanged");
-
-    const target = await targetOf(choice, options, state.listed);
-    const plan = planSync(current, target);
-    if (committed) checkDeletions(plan, current.length, options.maxDelete, choice.source.label);
-    emit({ type: "plan:ready", add: plan.add.length, update: plan.update.length, remove: plan.remove.length, keep: plan.keep.length, downloadBytes: plan.downloadBytes, files: planChanges(plan) });
-    summary.added = plan.add.length;
-    summary.updated = plan.update.length;
-    summary.removed = plan.remove.length;
-    if (options.dryRun) return finish("dry-run");
-
-    const toFetch = [...plan.add, ...plan.update];
-    let needed = 0;
-    for (const f of toFetch) if (f.sha256 === undefined || !(await store.hasObject(f.sha256, f.size))) needed += f.size;
-    const free = await store.freeBytes();
-    if (needed > free) throw new IoError(`${store.label}: the plan needs ${needed} bytes of space, only ${free} are free; nothing was changed`);
-
-    const ordered = [choice.source, ...options.sources.filter((s) => s !== choice.source)];
-    const ctx = { store, sources: ordered, down, failuresInRow: new Map<Source, number>(), retry: options.retry, inFlight: new Map<string, Promise<unknown>>(), state, now, emit };
-    const queue = new PQueue({ concurrency: options.concurrency });
-    const fetched: Fetched[] = [];
-    const failures: UpdateMirrorError[] = [];
-    await Promise.all(
-      toFetch.map((file) =>
-        queue.add(async () => {
-          try {
-            fetched.push(await fetchFile(file, ctx));
-          } catch (err) {
-            if (!(err instanceof UpdateMirrorError)) throw err;
-            failures.push(err);
-          }
-        }),
-      ),
-    );
-    summary.bytes = fetched.reduce((sum, f) => sum + f.transferred, 0);
-    if (failures.length > 0) {
-      await store.writeState(state);
-      const message = `${failures.length} of ${toFetch.length} files could not be fetched intact from any source; nothing was published (the ${fetched.length} fetched are staged for the next run). First: ${failures[0]?.message}`;
-      throw failures.every((f) => f instanceof IntegrityError) ? new IntegrityError(message) : new SourceError(message);
     }
-
-    const byPath = new Map(target.map((t) => [t.path, t]));
-    const files = sortFiles([
-      ...plan.keep,
-      ...fetched.map((f): ManifestFile => {
-        const tags = byPath.get(f.path)?.tags;
-        return { path: f.path, size: f.size, sha256: f.sha256, ...(tags && { tags }) };
-      }),
-    ]);
-    if (choice.kind === "listing") {
-      state.listed = {};
-      for (const f of files) {
-        const t = byPath.get(f.path);
-        state.listed[f.path] = { size: f.size, sha256: f.sha256, ...(t?.mtimeMs !== undefined && { mtimeMs: t.mtimeMs }) };
-      }
-    }
-    const remember = () => {
-      if (choice.kind !== "manifest") return;
-      const upstreamVersion = choice.upstream.manifest.version;
-      state.sources[choice.source.label] = { ...state.sources[choice.source.label], version: upstreamVersion, fingerprint, ...(choice.upstream.validator !== undefined && { validator: choice.upstream.validator }) };
-      if (choice.keyId !== undefined) state.trusted[choice.keyId] = Math.max(state.trusted[choice.keyId] ?? 0, upstreamVersion);
-    };
-    if (committed && sameFiles(files, committed.manifest.files)) {
-      remember();
-      return finish("unchanged");
-    }
-
-    const version = Math.max(state.highestVersion, committed?.manifest.version ?? 0) + 1;
-    const created = now();
-    const next: Manifest = {
-      format: MANIFEST_FORMAT,
-      version,
-      created: formatTimestamp(created),
-      origin: { generator: GENERATOR, upstream: choice.source.label, ...(summary.upstreamVersion !== null && { upstreamVersion: summary.upstreamVersion }) },
-      files,
-    };
-    if (options.expiresInMs !== undefined) next.expires = formatTimestamp(new Date(created.getTime() + options.expiresInMs));
-    emit({ type: "publish:start", version });
-    await store.publish(next, { keepGenerations: options.keepGenerations, ...(options.sign && { sign: options.sign }) });
-    state.highestVersion = version;
-    remember();
-    summary.version = version;
-    return await finish("updated");
   } finally {
     await release?.();
   }
+}
+
+interface RunContext {
+  committed: Committed | undefined;
+  state: MirrorState;
+  fingerprint: string;
+  now: () => Date;
+  started: number;
+}
+
+async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<RunSummary> {
+  const { store, emit } = options;
+  const { committed, state, fingerprint, now, started } = run;
+  const current = committed?.manifest.files ?? [];
+  const { choice, down } = await chooseSource(options.sources, state, fingerprint, options.trust, options.retry, now(), emit);
+  const summary: RunSummary = {
+    result: "unchanged",
+    version: committed?.manifest.version ?? null,
+    previousVersion: committed?.manifest.version ?? null,
+    source: choice.source.label,
+    upstreamVersion: choice.kind === "manifest" ? choice.upstream.manifest.version : choice.kind === "unchanged" ? choice.version : null,
+    added: 0,
+    updated: 0,
+    removed: 0,
+    bytes: 0,
+    elapsedMs: 0,
+  };
+  const finish = async (result: RunSummary["result"]): Promise<RunSummary> => {
+    if (!options.dryRun) await store.writeState(state);
+    summary.result = result;
+    summary.elapsedMs = Math.round(performance.now() - started);
+    emit({ type: "run:done", summary });
+    return summary;
+  };
+  if (choice.kind === "unchanged") return finish(options.dryRun ? "dry-run" : "unchanged");
+
+  const target = await targetOf(choice, options, state.listed);
+  const plan = planSync(current, target);
+  if (committed) checkDeletions(plan, current.length, options.maxDelete, choice.source.label);
+  emit({ type: "plan:ready", add: plan.add.length, update: plan.update.length, remove: plan.remove.length, keep: plan.keep.length, downloadBytes: plan.downloadBytes, files: planChanges(plan) });
+  summary.added = plan.add.length;
+  summary.updated = plan.update.length;
+  summary.removed = plan.remove.length;
+  if (options.dryRun) return finish("dry-run");
+
+  const toFetch = [...plan.add, ...plan.update];
+  let needed = 0;
+  for (const f of toFetch) if (f.sha256 === undefined || !(await store.hasObject(f.sha256, f.size))) needed += f.size;
+  const free = await store.freeBytes();
+  if (needed > free) throw new IoError(`${store.label}: the plan needs ${needed} bytes of space, only ${free} are free; nothing was changed`);
+
+  const ordered = [choice.source, ...options.sources.filter((s) => s !== choice.source)];
+  const ctx = { store, sources: ordered, down, failuresInRow: new Map<Source, number>(), retry: options.retry, inFlight: new Map<string, Promise<unknown>>(), state, now, emit };
+  const queue = new PQueue({ concurrency: options.concurrency });
+  const fetched: Fetched[] = [];
+  const failures: UpdateMirrorError[] = [];
+  await Promise.all(
+    toFetch.map((file) =>
+      queue.add(async () => {
+        try {
+          fetched.push(await fetchFile(file, ctx));
+        } catch (err) {
+          if (!(err instanceof UpdateMirrorError)) throw err;
+          failures.push(err);
+        }
+      }),
+    ),
+  );
+  summary.bytes = fetched.reduce((sum, f) => sum + f.transferred, 0);
+  if (failures.length > 0) {
+    const message = `${failures.length} of ${toFetch.length} files could not be fetched intact from any source; nothing was published (the ${fetched.length} fetched are staged for the next run). First: ${failures[0]?.message}`;
+    throw failures.every((f) => f instanceof IntegrityError) ? new IntegrityError(message) : new SourceError(message);
+  }
+
+  const byPath = new Map(target.map((t) => [t.path, t]));
+  const files = sortFiles([
+    ...plan.keep,
+    ...fetched.map((f): ManifestFile => {
+      const tags = byPath.get(f.path)?.tags;
+      return { path: f.path, size: f.size, sha256: f.sha256, ...(tags && { tags }) };
+    }),
+  ]);
+  if (choice.kind === "listing") {
+    state.listed = {};
+    for (const f of files) {
+      const t = byPath.get(f.path);
+      state.listed[f.path] = { size: f.size, sha256: f.sha256, ...(t?.mtimeMs !== undefined && { mtimeMs: t.mtimeMs }) };
+    }
+  }
+  const remember = () => {
+    if (choice.kind !== "manifest") return;
+    const upstreamVersion = choice.upstream.manifest.version;
+    state.sources[choice.source.label] = { ...state.sources[choice.source.label], version: upstreamVersion, fingerprint, ...(choice.upstream.validator !== undefined && { validator: choice.upstream.validator }) };
+    if (choice.keyId !== undefined) state.trusted[choice.keyId] = Math.max(state.trusted[choice.keyId] ?? 0, upstreamVersion);
+  };
+  if (committed && sameFiles(files, committed.manifest.files)) {
+    remember();
+    return finish("unchanged");
+  }
+
+  const version = Math.max(state.highestVersion, committed?.manifest.version ?? 0) + 1;
+  const created = now();
+  const next: Manifest = {
+    format: MANIFEST_FORMAT,
+    version,
+    created: formatTimestamp(created),
+    origin: { generator: GENERATOR, upstream: choice.source.label, ...(summary.upstreamVersion !== null && { upstreamVersion: summary.upstreamVersion }) },
+    files,
+  };
+  if (options.expiresInMs !== undefined) next.expires = formatTimestamp(new Date(created.getTime() + options.expiresInMs));
+  emit({ type: "publish:start", version });
+  await store.publish(next, { keepGenerations: options.keepGenerations, ...(options.sign && { sign: options.sign }) });
+  state.highestVersion = version;
+  remember();
+  summary.version = version;
+  return await finish("updated");
 }
