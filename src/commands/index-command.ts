@@ -1,11 +1,9 @@
 // `index`: hash a folder and write its manifest, SHA256SUMS and (with --key) signature.
 import type { Argv, CommandModule } from "yargs";
-import { defaultConfig, loadConfigFile } from "../config/load.js";
 import { parseExpiry } from "../core/duration.js";
 import { totalBytes } from "../core/manifest.js";
 import { keyIdHex } from "../crypto/minisign.js";
 import { loadSecretKey, secretKeyPermissionWarning } from "../crypto/keys.js";
-import { indexTree } from "../mirror/index-tree.js";
 import { formatBytes, formatRate, formatSeconds } from "../cli/format.js";
 import { type PassphraseArgs, readPassphrase, withPassphraseOptions } from "../cli/passphrase.js";
 import { createRuntime, type GlobalArgs } from "../cli/runtime.js";
@@ -32,6 +30,8 @@ export const indexCommand: CommandModule<GlobalArgs, IndexArgs> = {
       .example("$0 index ./mirror --key ./keys/mirror.key", "index and sign")
       .example("$0 index ./mirror --config ./update-mirror.json --expires 30d", "tag files from globs; expire in 30 days"),
   handler: async (args) => {
+    // Loaded on use, so `--help` and other commands do not pay for this command's dependencies.
+    const [{ defaultConfig, loadConfigFile }, { indexTree }] = await Promise.all([import("../config/load.js"), import("../mirror/index-tree.js")]);
     const rt = createRuntime(args);
     const now = new Date();
     const config = args.config === undefined ? defaultConfig() : await loadConfigFile(args.config);

@@ -1,12 +1,9 @@
 // `rollback`: return a mirror to a retained previous generation (published as a new version).
 import type { Argv, CommandModule } from "yargs";
-import { runRollback } from "../engine/rollback.js";
 import { loadSecretKey } from "../crypto/keys.js";
 import { manifestSigner } from "../mirror/metadata.js";
-import { openStore } from "../stores/registry.js";
 import { parseDuration } from "../core/duration.js";
 import { type PassphraseArgs, readPassphrase, withPassphraseOptions } from "../cli/passphrase.js";
-import { createReporter } from "../cli/reporters/reporter.js";
 import { createRuntime, type GlobalArgs } from "../cli/runtime.js";
 
 interface RollbackArgs extends GlobalArgs, PassphraseArgs {
@@ -34,6 +31,8 @@ export const rollbackCommand: CommandModule<GlobalArgs, RollbackArgs> = {
       .example("$0 rollback --dest /srv/mirror --sign-key /etc/update-mirror/mirror.key", "back to the previous generation")
       .example("$0 rollback --dest /srv/mirror --list", "which generations are kept"),
   handler: async (args) => {
+    // Loaded on use, so `--help` and other commands do not pay for this command's dependencies.
+    const [{ runRollback }, { openStore }, { createReporter }] = await Promise.all([import("../engine/rollback.js"), import("../stores/registry.js"), import("../cli/reporters/reporter.js")]);
     const rt = createRuntime(args);
     const store = openStore(args.dest);
     if (args.list) {

@@ -1,14 +1,9 @@
 // `sync`: bring a mirror folder up to date from an ordered list of upstreams, verified and published atomically.
 import type { Argv, CommandModule } from "yargs";
-import { defaultConfig, loadConfigFile } from "../config/load.js";
-import { runSync } from "../engine/sync.js";
 import { manifestSigner } from "../mirror/metadata.js";
-import { openSources } from "../sources/registry.js";
-import { openStore } from "../stores/registry.js";
 import { createRateLimiter, limitSource } from "../wrap/bandwidth.js";
 import { DEFAULT_RETRY } from "../wrap/retry.js";
 import { type PassphraseArgs, withPassphraseOptions } from "../cli/passphrase.js";
-import { createReporter } from "../cli/reporters/reporter.js";
 import { createRuntime, type GlobalArgs } from "../cli/runtime.js";
 import { resolveSyncSettings, type SyncFlags } from "../cli/sync-settings.js";
 import { UsageError } from "../core/errors.js";
@@ -64,6 +59,14 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
       .example("$0 sync --config /etc/update-mirror/config.json --dry-run", "what would change, and how many bytes")
       .example("$0 sync --source https://up/ --dest /srv/mirror --trust vendor.pub --sign-key mirror.key", "verify the upstream, sign ours"),
   handler: async (args) => {
+    // Loaded on use, so `--help` and other commands do not pay for this command's dependencies.
+    const [{ defaultConfig, loadConfigFile }, { runSync }, { openSources }, { openStore }, { createReporter }] = await Promise.all([
+      import("../config/load.js"),
+      import("../engine/sync.js"),
+      import("../sources/registry.js"),
+      import("../stores/registry.js"),
+      import("../cli/reporters/reporter.js"),
+    ]);
     const rt = createRuntime(args);
     const config = args.config === undefined ? defaultConfig() : await loadConfigFile(args.config);
     const settings = await resolveSyncSettings(args, config);

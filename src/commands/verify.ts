@@ -2,7 +2,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { IntegrityError } from "../core/errors.js";
 import { loadPublicKey } from "../crypto/keys.js";
-import { verifyTree, type VerifyReport } from "../mirror/verify-tree.js";
+import type { VerifyReport } from "../mirror/verify-tree.js";
 import { formatBytes } from "../cli/format.js";
 import { createRuntime, type GlobalArgs } from "../cli/runtime.js";
 import { withWorkersOption, type WorkersArgs, workersOption } from "../cli/workers.js";
@@ -41,6 +41,8 @@ export const verifyCommand: CommandModule<GlobalArgs, VerifyArgs> = {
       .example("$0 verify ./mirror --pubkey ./keys/mirror.pub", "check every byte and the signature")
       .example("$0 verify ./mirror --json | jq .corrupt", "machine-readable report"),
   handler: async (args) => {
+    // Loaded on use, so `--help` and other commands do not pay for this command's dependencies.
+    const { verifyTree } = await import("../mirror/verify-tree.js");
     const rt = createRuntime(args);
     const publicKey = args.pubkey === undefined ? undefined : await loadPublicKey(args.pubkey);
     const report = await verifyTree(args.dir, {

@@ -102,7 +102,7 @@ function codePointRank(unit: number): number {
 
 /** The key under which two paths collide on a case-insensitive file system (Windows, macOS, SMB). */
 export function caseFoldKey(path: string): string {
-  return path.normalize("NFC").toLowerCase();
+  return (PRINTABLE_ASCII.test(path) ? path : path.normalize("NFC")).toLowerCase();
 }
 
 /**
