@@ -72,6 +72,26 @@ describe.skipIf(!haveProxy)("sync through tinyproxy", () => {
     expect(everything).not.toContain(Buffer.from(`${proxyUser}:${secret}`).toString("base64"));
   });
 
+  it("reaches an HTTPS upstream through the proxy, trusting a private CA given by --ca-file, and fails without it", async () => {
+    const ca = process.env.UM_TEST_CA;
+    const cert = process.env.UM_TEST_CERT;
+    const key = process.env.UM_TEST_KEY;
+    if (ca === undefined || cert === undefined || key === undefined) throw new Error("UM_TEST_CA/UM_TEST_CERT/UM_TEST_KEY must come with the proxy settings (.ci/services.sh env)");
+    const tls = await startVendorServer(join(dir, "up"), { tls: { cert: await readFile(cert, "utf8"), key: await readFile(key, "utf8") } });
+    try {
+      const args = ["sync", "--source", tls.url, "--proxy", proxyUrl as string, "--proxy-user", proxyUser as string, "--proxy-password-env", "UM_PROXY_PASS", "--retries", "0"];
+      const env = { ...baseEnv(), UM_PROXY_PASS: proxyPass, NODE_EXTRA_CA_CERTS: "" };
+      const untrusted = await runCli([...args, "--dest", join(dir, "m6")], { env });
+      expect(untrusted.code).toBe(7);
+      expect(untrusted.stderr).toMatch(/certificate|UNABLE_TO_VERIFY|self.signed/i);
+      const ok = await runCli([...args, "--dest", join(dir, "m7"), "--ca-file", ca], { env });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(tls.requests.length).toBeGreaterThan(0);
+    } finally {
+      await tls.close();
+    }
+  });
+
   it("refuses a password inside --proxy", async () => {
     const r = await runCli(["sync", "--source", server.url, "--dest", join(dir, "m5"), "--proxy", "http://u:hunter2@127.0.0.1:1/"]);
     expect(r.code).toBe(2);

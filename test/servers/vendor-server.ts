@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, STATUS_CODES, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { dirname, join, sep } from "node:path";
 import { type SecretKey, loadPublicKey, loadSecretKey, writeKeyPair } from "../../src/crypto/keys.js";
@@ -88,7 +89,7 @@ function delay(ms: number): Promise<void> {
 }
 
 /** Starts a server on 127.0.0.1 at a free port, serving the files under `root` exactly as they are on disk. */
-export async function startVendorServer(root: string): Promise<VendorServer> {
+export async function startVendorServer(root: string, options: { tls?: { cert: string; key: string } } = {}): Promise<VendorServer> {
   const requests: LoggedRequest[] = [];
   const faults = new Map<string, { fault: Fault; left: number }>();
   let closing = false;
@@ -224,7 +225,7 @@ export async function startVendorServer(root: string): Promise<VendorServer> {
     res.end(body);
   }
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     // A client that goes away mid-response is a normal event here, not a test failure.
     res.on("error", () => undefined);
     req.on("error", () => undefined);
@@ -232,14 +233,16 @@ export async function startVendorServer(root: string): Promise<VendorServer> {
       if (!res.headersSent) res.writeHead(500).end();
       else res.destroy();
     });
-  });
+  };
+  const server = options.tls ? createHttpsServer(options.tls, onRequest) : createServer(onRequest);
   server.on("clientError", (_err, socket) => socket.destroy());
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}/`,
+    // The test certificate names 127.0.0.1 in its SAN, so TLS verifies against the plain address.
+    url: `${options.tls ? "https" : "http"}://127.0.0.1:${port}/`,
     requests,
     setFault(pathOrStar, fault) {
       if (fault === undefined) faults.delete(pathOrStar);
