@@ -1,6 +1,6 @@
 // Fetching one file into the store: skip what is staged, resume partials, retry, and fail over source by source.
 import { createHash } from "node:crypto";
-import { IntegrityError, SourceError, UpdateMirrorError } from "../core/errors.js";
+import { IntegrityError, IoError, SourceError, UpdateMirrorError } from "../core/errors.js";
 import type { Source } from "../core/source.js";
 import type { MirrorState, Store } from "../core/store.js";
 import { type RetryPolicy, withRetry } from "../wrap/retry.js";
@@ -118,6 +118,11 @@ async function fetchOnce(file: TargetFile, key: string, ctx: FetchContext): Prom
       return { path: file.path, size: result.size, sha256: result.sha256, transferred: tally.bytes };
     } catch (err) {
       if (!(err instanceof UpdateMirrorError)) throw err;
+      if (err instanceof IoError) {
+        // Our own disk failed (full, read-only): another source cannot help.
+        ctx.emit({ type: "file:failed", path: file.path, reason: err.message });
+        throw err;
+      }
       lastError = err;
       if (err instanceof SourceError) {
         if (err.retryAfterMs !== undefined) {

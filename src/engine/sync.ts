@@ -162,7 +162,9 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   );
   summary.bytes = fetched.reduce((sum, f) => sum + f.transferred, 0);
   if (failures.length > 0) {
-    const message = `${failures.length} of ${toFetch.length} files could not be fetched intact from any source; nothing was published (the ${fetched.length} fetched are staged for the next run). First: ${failures[0]?.message}`;
+    const message = `${failures.length} of ${toFetch.length} files could not be fetched intact; nothing was published (the ${fetched.length} fetched are staged for the next run). First: ${failures[0]?.message}`;
+    const local = failures.find((f) => f instanceof IoError);
+    if (local) throw new IoError(`${message}; the local disk failed: ${local.message}`);
     throw failures.every((f) => f instanceof IntegrityError) ? new IntegrityError(message) : new SourceError(message);
   }
 

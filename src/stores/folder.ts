@@ -3,7 +3,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { copyFile, constants, link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, statfs, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { fsError, IntegrityError, NotFoundError, UpdateMirrorError } from "../core/errors.js";
+import { fsError, IntegrityError, IoError, NotFoundError, UpdateMirrorError } from "../core/errors.js";
 import { type Manifest, parseManifest, serializeManifest } from "../core/manifest.js";
 import type { Committed, ManifestSigner, MirrorState, ReceiveExpectation, Store } from "../core/store.js";
 import { fsyncDir, writeFileAtomic } from "../fs/atomic-write.js";
@@ -26,6 +26,7 @@ interface Journal {
 
 const EMPTY_STATE: MirrorState = { highestVersion: 0, sources: {}, trusted: {}, listed: {} };
 const CHUNK = 1 << 20;
+const METADATA_MARGIN = 1 << 20;
 
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
@@ -131,6 +132,14 @@ export function createFolderStore(root: string): Store {
     await commitMirrorMetadata(root, manifest, journal.signature === undefined ? undefined : () => journal.signature as string);
     await unlink(files.journal);
     await pruneGenerations(manifest, journal.keepGenerations);
+  }
+
+  async function freeBytes(): Promise<number> {
+    const target = (await exists(layout.privateDir)) ? layout.privateDir : root;
+    const fs = await statfs(target).catch((err: unknown) => {
+      throw fsError(err, target);
+    });
+    return fs.bavail * fs.bsize;
   }
 
   async function retainedVersions(): Promise<number[]> {
@@ -292,13 +301,7 @@ export function createFolderStore(root: string): Store {
       return { sha256, size };
     },
 
-    async freeBytes() {
-      const target = (await exists(layout.privateDir)) ? layout.privateDir : root;
-      const fs = await statfs(target).catch((err: unknown) => {
-        throw fsError(err, target);
-      });
-      return fs.bavail * fs.bsize;
-    },
+    freeBytes,
 
     async publish(next, options: { sign?: ManifestSigner; keepGenerations: number }) {
       const committed = await readMirrorManifest(root);
@@ -316,6 +319,12 @@ export function createFolderStore(root: string): Store {
         retainList.unshift({ path: from, sha256: p.sha256 });
       }
       const bytes = serializeManifest(next);
+      // The journal, the retained manifest, SHA256SUMS and the manifest itself all need room; running
+      // out half-way through placing files would leave a publish that only more space can finish.
+      const free = await freeBytes();
+      if (free < 4 * bytes.length + METADATA_MARGIN) {
+        throw new IoError(`${label}: only ${free} bytes free, not enough to publish version ${next.version} safely (needs about ${4 * bytes.length + METADATA_MARGIN}); nothing was changed`);
+      }
       const journal: Journal = {
         phase: "retain",
         manifest: bytes.toString("utf8"),
