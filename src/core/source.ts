@@ -45,6 +45,11 @@ export interface OpenOptions {
   offset?: number;
   /** Bytes the caller expects in total; a source may use it to cap what it reads. */
   expectedSize?: number;
+  /**
+   * With `offset`: the validator the partial's bytes came with. A source that can tell the file
+   * changed since (HTTP If-Range) starts over at 0 instead of sending a range of other bytes.
+   */
+  ifRange?: string;
   signal?: AbortSignal;
 }
 
@@ -55,6 +60,8 @@ export interface OpenedFile {
   offset: number;
   /** Total size as the source announced it, when it did. */
   size?: number;
+  /** What identifies this version of the file at the source (a strong ETag or Last-Modified), for a later If-Range. */
+  validator?: string;
 }
 
 /**

@@ -34,6 +34,8 @@ export interface ReceiveExpectation {
   sha256?: string;
   /** Continue the partial download of this key instead of starting over. */
   append: boolean;
+  /** The source's validator for these bytes, kept with the partial for a later If-Range. */
+  validator?: string;
 }
 
 /**
@@ -51,8 +53,8 @@ export interface Store {
   writeState(state: MirrorState): Promise<void>;
   /** True when verified content with this hash is held (staged, retained, or a committed file). */
   hasObject(sha256: string, size: number): Promise<boolean>;
-  /** Bytes already received under `key` by an interrupted download (0 when none). */
-  partialSize(key: string): Promise<number>;
+  /** What an interrupted download left under `key`: its size (0 when none) and its source validator. */
+  partial(key: string): Promise<{ size: number; validator?: string }>;
   /**
    * Streams `body` into staging under `key`, hashing as it goes. When complete and (if given) the
    * hash matches, the content becomes an object usable by publish(). Throws IntegrityError when

@@ -89,15 +89,20 @@ async function fetchOnce(file: TargetFile, key: string, ctx: FetchContext): Prom
     try {
       const result = await withRetry(
         async () => {
-          let offset = mayResume ? await ctx.store.partialSize(key) : 0;
-          if (offset >= file.size) offset = 0;
-          const opened = await source.open(file.path, { offset, expectedSize: file.size });
+          const partial = mayResume ? await ctx.store.partial(key) : { size: 0 };
+          const offset = partial.size < file.size ? partial.size : 0;
+          const opened = await source.open(file.path, {
+            offset,
+            expectedSize: file.size,
+            ...(offset > 0 && partial.validator !== undefined && { ifRange: partial.validator }),
+          });
           ctx.emit({ type: "file:start", path: file.path, size: file.size, source: source.label, offset: opened.offset });
           try {
             return await ctx.store.receive(key, counted(opened.body, file.path, ctx.emit, tally), {
               size: file.size,
               append: opened.offset > 0,
               ...(file.sha256 !== undefined && { sha256: file.sha256 }),
+              ...(opened.validator !== undefined && { validator: opened.validator }),
             });
           } catch (err) {
             // Wrong bytes after a resume may come from the partial (another source, an older run):

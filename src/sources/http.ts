@@ -154,7 +154,7 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
 
     async open(path: string, open: OpenOptions = {}): Promise<OpenedFile> {
       const offset = open.offset ?? 0;
-      const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+      const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-`, ...(open.ifRange !== undefined && { "if-range": open.ifRange }) } : {};
       const res = await get(encodePath(path), headers, open.signal);
       if (res.statusCode !== 200 && res.statusCode !== 206) return failFor(res, path);
       let start = 0;
@@ -169,7 +169,10 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
       const limit = open.expectedSize === undefined ? undefined : open.expectedSize - start;
       const length = header(res.headers, "content-length");
       const size = length === undefined ? undefined : start + Number(length);
-      return { body: bounded(res.body, limit, path, label), offset: start, ...(size !== undefined && { size }) };
+      // Only a strong ETag may guard a range (RFC 9110 §13.1.5); Last-Modified is the fallback.
+      const etag = header(res.headers, "etag");
+      const validator = etag !== undefined && !etag.startsWith("W/") ? etag : header(res.headers, "last-modified");
+      return { body: bounded(res.body, limit, path, label), offset: start, ...(size !== undefined && { size }), ...(validator !== undefined && { validator }) };
     },
 
     async close(): Promise<void> {},

@@ -1,7 +1,7 @@
 // Folder store: a mirror on a local (or mounted) file system, with content-addressed staging, a publish journal and retained generations.
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { copyFile, constants, link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, statfs, unlink } from "node:fs/promises";
+import { copyFile, constants, link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, statfs, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fsError, IntegrityError, IoError, NotFoundError, UpdateMirrorError } from "../core/errors.js";
 import { type Manifest, parseManifest, serializeManifest } from "../core/manifest.js";
@@ -235,13 +235,17 @@ export function createFolderStore(root: string): Store {
       }
     },
 
-    async partialSize(key) {
+    async partial(key) {
+      const file = join(dirs.partial, key);
+      let size: number;
       try {
-        return (await stat(join(dirs.partial, key))).size;
+        size = (await stat(file)).size;
       } catch (err) {
-        if (isMissing(err)) return 0;
-        throw fsError(err, join(dirs.partial, key));
+        if (isMissing(err)) return { size: 0 };
+        throw fsError(err, file);
       }
+      const validator = await readFile(`${file}.validator`, "utf8").catch(() => undefined);
+      return validator === undefined ? { size } : { size, validator };
     },
 
     async receive(key, body, expect: ReceiveExpectation) {
@@ -259,6 +263,12 @@ export function createFolderStore(root: string): Store {
         }
       } catch (err) {
         throw fsError(err, partial);
+      }
+      const sidecar = `${partial}.validator`;
+      const dropPartial = () => Promise.all([rm(partial, { force: true }), rm(sidecar, { force: true })]);
+      if (!expect.append) {
+        await rm(sidecar, { force: true });
+        if (expect.validator !== undefined) await writeFile(sidecar, expect.validator).catch(() => undefined);
       }
       const handle = await open(partial, expect.append ? "a" : "w").catch((err: unknown) => {
         throw fsError(err, partial);
@@ -280,7 +290,7 @@ export function createFolderStore(root: string): Store {
       if (failed !== undefined) {
         const code = (failed as NodeJS.ErrnoException).code;
         // A too-long body or a full disk leaves nothing worth resuming; a cut transfer does.
-        if (failed instanceof IntegrityError || code === "ENOSPC") await rm(partial, { force: true });
+        if (failed instanceof IntegrityError || code === "ENOSPC") await dropPartial();
         if (failed instanceof UpdateMirrorError) throw failed;
         if (typeof code === "string" && !code.startsWith("UND_")) throw fsError(failed, `${label}: writing ${partial}`);
         throw failed;
@@ -289,12 +299,13 @@ export function createFolderStore(root: string): Store {
     if (size < expect.size) throw new IntegrityError(`${key}: ended after ${size} of ${expect.size} bytes`, { retryable: true });
       const sha256 = hash.digest("hex");
       if (expect.sha256 !== undefined && sha256 !== expect.sha256) {
-        await rm(partial, { force: true });
+        await dropPartial();
         throw new IntegrityError(`${key}: SHA-256 is ${sha256}, expected ${expect.sha256}`);
       }
       try {
         await mkdir(dirs.objects, { recursive: true });
         await rename(partial, objectPath(sha256));
+        await rm(sidecar, { force: true });
       } catch (err) {
         throw fsError(err, `${label}: staging ${key}`);
       }

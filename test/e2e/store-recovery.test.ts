@@ -68,11 +68,11 @@ describe("folder store", () => {
     const store = createFolderStore(join(dir, "m"));
     const good = "0123456789";
     await expect(store.receive("k1", Readable.from([Buffer.from("0123456780")]), { size: 10, sha256: sha(good), append: false })).rejects.toThrow(/SHA-256/);
-    expect(await store.partialSize("k1")).toBe(0);
+    expect(await store.partial("k1")).toEqual({ size: 0 });
     await expect(store.receive("k2", Readable.from([Buffer.from("01234567890")]), { size: 10, append: false })).rejects.toThrow(/more bytes/);
-    expect(await store.partialSize("k2")).toBe(0);
-    await expect(store.receive("k3", Readable.from([Buffer.from("01234")]), { size: 10, sha256: sha(good), append: false })).rejects.toThrow(/ended after 5 of 10/);
-    expect(await store.partialSize("k3")).toBe(5);
+    expect(await store.partial("k2")).toEqual({ size: 0 });
+    await expect(store.receive("k3", Readable.from([Buffer.from("01234")]), { size: 10, sha256: sha(good), append: false, validator: '"v1"' })).rejects.toThrow(/ended after 5 of 10/);
+    expect(await store.partial("k3")).toEqual({ size: 5, validator: '"v1"' });
     const done = await store.receive("k3", Readable.from([Buffer.from("56789")]), { size: 10, sha256: sha(good), append: true });
     expect(done).toEqual({ sha256: sha(good), size: 10 });
     expect(await store.hasObject(sha(good), 10)).toBe(true);

@@ -366,6 +366,29 @@ describe.concurrent("sync over HTTP", () => {
     await expectClean();
   });
 
+  it("guards a resume with If-Range, and the source starts over when the file changed", async ({ onTestFinished }) => {
+    const { seed, upstream, tree, serve, sync } = await harness(onTestFinished);
+    await seed();
+    const server = await serve(upstream);
+    server.setFault(FAULTY, { kind: "truncate", times: 1 });
+    expect((await sync([server.url])).result).toBe("updated");
+    const asked = requestsFor(server, FAULTY);
+    const etag = `"${createHash("sha256").update(tree[FAULTY] as Buffer).digest("hex")}"`;
+    expect(asked[1]?.headers["if-range"]).toBe(etag);
+
+    // A validator that no longer names the file: the server sends it whole, and the source says so.
+    const opened = openSources([server.url], HTTP);
+    try {
+      const file = await opened.sources[0]?.open(FAULTY, { offset: 1000, ifRange: '"an older version"', expectedSize: FAULTY_SIZE });
+      expect(file?.offset).toBe(0);
+      let bytes = 0;
+      for await (const chunk of file?.body ?? []) bytes += chunk.length;
+      expect(bytes).toBe(FAULTY_SIZE);
+    } finally {
+      await opened.close();
+    }
+  });
+
   it("stays correct when the server ignores Range for a partial download", async ({ onTestFinished }) => {
     const { seed, upstream, tree, serve, sync, syncFails, ofType, expectClean, mirrorFiles } = await harness(onTestFinished);
     await seed();

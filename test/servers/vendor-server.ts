@@ -161,7 +161,10 @@ export async function startVendorServer(root: string, options: { tls?: { cert: s
 
     let status = 200;
     let body = content;
-    const range = fault?.kind === "ignoreRange" ? undefined : parseRange(req.headers.range);
+    // If-Range: the range applies only while the client's validator still names this content.
+    const ifRange = req.headers["if-range"];
+    const rangeValid = ifRange === undefined || ifRange === etag || ifRange === lastModified;
+    const range = fault?.kind === "ignoreRange" || !rangeValid ? undefined : parseRange(req.headers.range);
     if (range) {
       const end = Math.min(range.end ?? content.length - 1, content.length - 1);
       if (range.start >= content.length || end < range.start) {
