@@ -24,7 +24,11 @@ export function openSources(specs: readonly string[], http: HttpOptions): Opened
     try {
       url = new URL(spec);
     } catch {
-      throw new UsageError(`source ${i + 1} (${JSON.stringify(spec)}): not a URL or folder path`);
+      throw new UsageError(`source ${i + 1}: not a URL or folder path`);
+    }
+    if (url.password !== "") {
+      // Said without echoing the spec, which holds the password.
+      throw new UsageError(`source ${i + 1}: put no password in a source URL; credentials are given by reference (environment variable or file)`);
     }
     if (url.protocol === "http:" || url.protocol === "https:") {
       dispatcher ??= createDispatcher(http);

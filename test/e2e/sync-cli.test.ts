@@ -82,10 +82,12 @@ describe("sync from a folder", () => {
       [["sync", "--source", "ftp://x/", "--dest", mirror], /ftp:\/\/ sources are not supported yet/],
       [["sync", "--source", up, "--dest", mirror, "--concurrency", "0"], /--concurrency/],
       [["sync", "--source", up, "--dest", mirror, "--bwlimit", "fast"], /--bwlimit: "fast"/],
+      [["sync", "--source", "https://user:s3cr3t@example.invalid/", "--dest", mirror], /source 1: put no password in a source URL/],
     ] as const) {
       const r = await runCli([...args]);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toContain("s3cr3t");
     }
   });
 });
