@@ -1,13 +1,14 @@
 // Progress bar for interactive terminals: bytes, files, rate and ETA of the fetch phase.
 import { Presets, SingleBar } from "cli-progress";
 import type { EngineEvent } from "../../engine/events.js";
-import { formatBytes } from "../format.js";
+import { formatBytes, formatRate } from "../format.js";
 
 /** Returns an event sink that drives a bar on `stream` (a TTY); lines from `log` are printed above it. */
 export function createProgressBar(stream: NodeJS.WriteStream): { onEvent: (e: EngineEvent) => void; log: (line: string) => void } {
   let bar: SingleBar | undefined;
   let done = 0;
-  let total = 0;
+  let files = 0;
+  let started = 0;
   let bytes = 0;
   const stop = () => {
     bar?.stop();
@@ -21,21 +22,23 @@ export function createProgressBar(stream: NodeJS.WriteStream): { onEvent: (e: En
     },
     onEvent(event) {
       if (event.type === "plan:ready" && event.downloadBytes > 0) {
-        total = event.add + event.update;
+        files = event.add + event.update;
         bar = new SingleBar(
           {
             stream,
-            format: "{bar} {percentage}% | {done}/{total} files | {have} of {want} | {rate} | ETA {eta_formatted}",
+            // {total} is the bar's own (bytes), so the file count goes by another name.
+            format: "{bar} {percentage}% | {done}/{files} files | {have} of {want} | {rate} | ETA {eta_formatted}",
             hideCursor: true,
             clearOnComplete: true,
             etaBuffer: 50,
           },
           Presets.shades_classic,
         );
-        bar.start(event.downloadBytes, 0, { done, total, have: "0 B", want: formatBytes(event.downloadBytes), rate: "" });
+        started = performance.now();
+        bar.start(event.downloadBytes, 0, { done, files, have: "0 B", want: formatBytes(event.downloadBytes), rate: "" });
       } else if (event.type === "file:progress" && bar) {
         bytes += event.bytes;
-        bar.update(bytes, { have: formatBytes(bytes), rate: "" });
+        bar.update(bytes, { have: formatBytes(bytes), rate: formatRate(bytes, performance.now() - started) });
       } else if ((event.type === "file:done" || event.type === "file:failed") && bar) {
         done += 1;
         if (event.type === "file:done" && event.reused) bytes += event.size;
