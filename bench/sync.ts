@@ -1,0 +1,563 @@
+// Sync benchmark: `update-mirror sync` over loopback HTTP (full, no-op, delta) against rclone and aria2c on the same server.
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { accessSync, closeSync, constants, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { availableParallelism, cpus, tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Manifest, ManifestFile } from "../src/core/manifest.js";
+import { walkTree } from "../src/fs/walk.js";
+import { indexTree } from "../src/mirror/index-tree.js";
+import { METADATA_DIR } from "../src/mirror/layout.js";
+import { readMirrorManifest } from "../src/mirror/metadata.js";
+import { type ServerCounts, startStaticServer } from "./static-server.js";
+
+const repoRoot = fileURLToPath(new URL("../", import.meta.url));
+const syncDir = path.join(repoRoot, ".bench", "sync");
+const v1Dir = path.join(syncDir, "upstream-v1");
+const v2Dir = path.join(syncDir, "upstream-v2");
+const markerFile = path.join(syncDir, "upstream.params.json");
+const runsDir = path.join(syncDir, "runs");
+const aria2List = path.join(syncDir, "aria2-input.txt");
+const binPath = path.join(repoRoot, "bin", "update-mirror.js");
+const cliMain = path.join(repoRoot, "dist", "cli", "main.js");
+const MiB = 1024 * 1024;
+const MB = 1e6;
+const RSS_TARGET_BYTES = 200 * MB;
+const TOOL_CONCURRENCY = 8;
+// A hung tool must not hang the bench; a full sync here takes well under a minute.
+const RUN_TIMEOUT_MS = 10 * 60_000;
+
+// Changing any of these (or the generator) regenerates both upstreams; bump `generator` when the code changes.
+const PARAMS = {
+  generator: 1,
+  seed: 0x5eed_51c0,
+  smallFiles: 40_000,
+  filesPerFolder: 200,
+  topFolders: 10,
+  minSize: 200,
+  maxSize: 24 * 1024,
+  largeMiB: [32, 96, 192],
+  v2: { seed: 0x5eed_0002, changedPct: 5, removedPct: 1, addedPct: 1 },
+};
+
+/** mulberry32, as in bench/index.ts: a tiny seeded PRNG, so the trees are the same on every machine and run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+function randomBuffer(size: number, next: () => number): Buffer {
+  const buf = Buffer.alloc(size);
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, Math.floor(size / 4));
+  for (let i = 0; i < words.length; i++) words[i] = next();
+  return buf;
+}
+
+/** File contents are slices of one random pool at random offsets: distinct per file and fast to produce. */
+function contentMaker(next: () => number): { slice: (size: number) => Buffer; smallSize: () => number } {
+  const pool = randomBuffer(32 * MiB, next);
+  return {
+    slice(size) {
+      const offset = next() % (pool.length - size);
+      return pool.subarray(offset, offset + size);
+    },
+    smallSize: () => PARAMS.minSize + (next() % (PARAMS.maxSize - PARAMS.minSize + 1)),
+  };
+}
+
+const skipMetadata = (rel: string, isDir: boolean): boolean => isDir && rel === METADATA_DIR;
+
+function writeV1(): void {
+  const next = prng(PARAMS.seed);
+  const { slice, smallSize } = contentMaker(next);
+  const folders = Math.ceil(PARAMS.smallFiles / PARAMS.filesPerFolder);
+  const perTop = Math.ceil(folders / PARAMS.topFolders);
+  for (let i = 0; i < PARAMS.smallFiles; i++) {
+    const folder = Math.floor(i / PARAMS.filesPerFolder);
+    // A space in every folder name, so each client's URL encoding is exercised.
+    const dir = path.join(v1Dir, `top-${String(Math.floor(folder / perTop)).padStart(2, "0")}`, `dir ${String(folder % perTop).padStart(2, "0")}`);
+    if (i % PARAMS.filesPerFolder === 0) mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `file-${String(i).padStart(5, "0")}.bin`), slice(smallSize()));
+  }
+  mkdirSync(path.join(v1Dir, "modules"), { recursive: true });
+  for (const mib of PARAMS.largeMiB) {
+    const fd = openSync(path.join(v1Dir, "modules", `module-${mib}MiB.bin`), "w");
+    try {
+      for (let written = 0; written < mib * MiB; written += 4 * MiB) writeSync(fd, slice(4 * MiB));
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/**
+ * v2 = v1 with some small files changed, removed and added. Unchanged files are hard links, so v2
+ * costs only its changes in time and disk, and keeps v1's mtimes (and so the server's ETags).
+ */
+async function writeV2(): Promise<void> {
+  const { files } = await walkTree(v1Dir, { skip: skipMetadata });
+  const small = files.filter((f) => !f.path.startsWith("modules/"));
+  const next = prng(PARAMS.v2.seed);
+  const { slice, smallSize } = contentMaker(next);
+  // A seeded shuffle picks exactly the intended numbers of files.
+  const order = small.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = next() % (i + 1);
+    [order[i], order[j]] = [order[j] as number, order[i] as number];
+  }
+  const removedCount = Math.round((small.length * PARAMS.v2.removedPct) / 100);
+  const changedCount = Math.round((small.length * PARAMS.v2.changedPct) / 100);
+  const addedCount = Math.round((small.length * PARAMS.v2.addedPct) / 100);
+  const removed = new Set(order.slice(0, removedCount).map((i) => small[i]?.path));
+  const changed = new Set(order.slice(removedCount, removedCount + changedCount).map((i) => small[i]?.path));
+  const made = new Set<string>();
+  const ensureDir = (dir: string) => {
+    if (made.has(dir)) return;
+    mkdirSync(dir, { recursive: true });
+    made.add(dir);
+  };
+  for (const f of files) {
+    if (removed.has(f.path)) continue;
+    const to = path.join(v2Dir, ...f.path.split("/"));
+    ensureDir(path.dirname(to));
+    if (changed.has(f.path)) writeFileSync(to, slice(smallSize()));
+    else linkSync(f.absPath, to);
+  }
+  for (let i = 0; i < addedCount; i++) {
+    const beside = small[next() % small.length];
+    if (!beside) continue;
+    const dir = path.join(v2Dir, ...path.posix.dirname(beside.path).split("/"));
+    ensureDir(dir);
+    writeFileSync(path.join(dir, `added-${String(i).padStart(5, "0")}.bin`), slice(smallSize()));
+  }
+  // v1's manifest (a copy: indexTree replaces it) makes v2's manifest the next version, as a vendor's would be.
+  mkdirSync(path.join(v2Dir, METADATA_DIR), { recursive: true });
+  copyFileSync(path.join(v1Dir, METADATA_DIR, "manifest.json"), path.join(v2Dir, METADATA_DIR, "manifest.json"));
+}
+
+async function ensureUpstreams(): Promise<{ reused: boolean; seconds: number }> {
+  const wanted = JSON.stringify(PARAMS);
+  if (existsSync(markerFile) && existsSync(v1Dir) && existsSync(v2Dir) && readFileSync(markerFile, "utf8") === wanted) return { reused: true, seconds: 0 };
+  const started = performance.now();
+  rmSync(markerFile, { force: true });
+  rmSync(v1Dir, { recursive: true, force: true });
+  rmSync(v2Dir, { recursive: true, force: true });
+  mkdirSync(v1Dir, { recursive: true });
+  writeV1();
+  // The real `index`, so the upstream publishes exactly what a vendor running update-mirror would.
+  await indexTree(v1Dir);
+  await writeV2();
+  await indexTree(v2Dir);
+  // Written last, so an interrupted generation is redone rather than reused.
+  writeFileSync(markerFile, wanted);
+  return { reused: false, seconds: (performance.now() - started) / 1000 };
+}
+
+async function loadManifest(dir: string): Promise<Manifest> {
+  const loaded = await readMirrorManifest(dir);
+  if (!loaded) throw new Error(`${dir}: no manifest; remove ${markerFile} to regenerate the upstreams`);
+  return loaded.manifest;
+}
+
+function warmPageCache(files: readonly string[]): void {
+  const buf = Buffer.allocUnsafe(4 * MiB);
+  for (const f of files) {
+    const fd = openSync(f, "r");
+    try {
+      while (readSync(fd, buf, 0, buf.length, null) > 0) {
+        // reading is the point
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+function findExecutable(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin").split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+/** Installs missing Debian packages once; returns why it could not, or undefined on success. */
+function aptInstall(packages: readonly string[]): string | undefined {
+  if (packages.length === 0) return undefined;
+  if (!findExecutable("apt-get")) return "apt-get is not available";
+  if (process.getuid?.() !== 0) return "not running as root, so apt-get cannot install";
+  console.log(`installing ${packages.join(", ")} (apt-get)…`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  for (const args of [["update", "-qq"], ["install", "-y", "-qq", ...packages]]) {
+    const res = spawnSync("apt-get", args, { env, encoding: "utf8", timeout: 5 * 60_000 });
+    if (res.error) return `apt-get ${args[0]}: ${res.error.message}`;
+    if (res.status !== 0) return `apt-get ${args[0]} exited with ${res.status}: ${(res.stderr || res.stdout).trim().split("\n").slice(-3).join(" / ")}`;
+  }
+  return undefined;
+}
+
+interface Tools {
+  rclone?: string;
+  aria2c?: string;
+  time?: string;
+  notes: string[];
+}
+
+function ensureTools(): Tools {
+  const wanted = [
+    { name: "time", pkg: "time", bin: "/usr/bin/time" },
+    { name: "rclone", pkg: "rclone", bin: findExecutable("rclone") },
+    { name: "aria2c", pkg: "aria2", bin: findExecutable("aria2c") },
+  ];
+  const missing = wanted.filter((w) => w.bin === undefined || !existsSync(w.bin));
+  const failure = aptInstall(missing.map((m) => m.pkg));
+  const tools: Tools = { notes: [] };
+  if (existsSync("/usr/bin/time")) tools.time = "/usr/bin/time";
+  else tools.notes.push(`/usr/bin/time unavailable (${failure ?? "not installed"}): peak RSS comes from polling /proc/PID/status VmHWM`);
+  const rclone = findExecutable("rclone");
+  if (rclone) tools.rclone = rclone;
+  else tools.notes.push(`rclone comparison skipped: ${failure ?? "rclone not found after installing"}`);
+  const aria2c = findExecutable("aria2c");
+  if (aria2c) tools.aria2c = aria2c;
+  else tools.notes.push(`aria2c comparison skipped: ${failure ?? "aria2c not found after installing"}`);
+  return tools;
+}
+
+interface ChildRun {
+  seconds: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  peakRssKiB: number | null;
+  /** The last lines of output, for error messages. */
+  tail: string;
+  /** NDJSON event types seen on stdout, counted (update-mirror --json). */
+  events: Record<string, number>;
+  runDone?: { bytes?: number; elapsedMs?: number; result?: string; added?: number; updated?: number; removed?: number };
+  /** Seconds from spawn to the first event of each type, to split a run into its phases. */
+  firstSeen: Record<string, number>;
+}
+
+// Proxies are for reaching the internet; a loopback bench must not go through one.
+const PROXY_VARS = new Set(["http_proxy", "https_proxy", "all_proxy", "no_proxy"]);
+const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !PROXY_VARS.has(k.toLowerCase())));
+
+/**
+ * Runs one tool; wall time from spawn to exit, peak RSS from GNU time when present, else by polling
+ * VmHWM. Output is scanned as it streams, not kept: update-mirror --json writes tens of MB per run.
+ */
+function runChild(cmd: string, args: readonly string[], timeBin: string | undefined): Promise<ChildRun> {
+  const rssFile = path.join(tmpdir(), `update-mirror-sync-bench-rss-${process.pid}.txt`);
+  const file = timeBin ?? cmd;
+  const argv = timeBin ? ["-f", "%M", "-o", rssFile, cmd, ...args] : [...args];
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(file, argv, { cwd: repoRoot, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const events: Record<string, number> = {};
+    const firstSeen: Record<string, number> = {};
+    let runDone: ChildRun["runDone"];
+    let tail = "";
+    let partial = "";
+    const keepTail = (s: string) => {
+      tail = (tail + s).slice(-4000);
+    };
+    child.stdout.setEncoding("utf8").on("data", (s: string) => {
+      keepTail(s);
+      const lines = (partial + s).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
+        const type = /^\{"type":"([^"]+)"/.exec(line)?.[1];
+        if (type === undefined) continue;
+        events[type] = (events[type] ?? 0) + 1;
+        firstSeen[type] ??= (performance.now() - started) / 1000;
+        if (type === "run:done") runDone = (JSON.parse(line) as { summary: ChildRun["runDone"] }).summary;
+      }
+    });
+    child.stderr.setEncoding("utf8").on("data", keepTail);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, RUN_TIMEOUT_MS);
+    let polledKiB: number | null = null;
+    const poll = timeBin
+      ? null
+      : setInterval(() => {
+          try {
+            const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+            if (m?.[1]) polledKiB = Number(m[1]);
+          } catch {
+            // the process has gone (or /proc is not there): keep the last reading
+          }
+        }, 20);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      const seconds = (performance.now() - started) / 1000;
+      clearTimeout(timer);
+      if (poll) clearInterval(poll);
+      let peakRssKiB = polledKiB;
+      if (timeBin) {
+        try {
+          // GNU time puts "Command exited with non-zero status N" before the figure when the tool fails.
+          const n = Number.parseInt(readFileSync(rssFile, "utf8").trim().split("\n").pop() ?? "", 10);
+          peakRssKiB = Number.isFinite(n) ? n : null;
+        } catch {
+          peakRssKiB = null;
+        }
+        rmSync(rssFile, { force: true });
+      }
+      resolve({ seconds, code, signal, timedOut, peakRssKiB, tail, events, firstSeen, ...(runDone && { runDone }) });
+    });
+  });
+}
+
+/**
+ * Compares a destination with a manifest: same paths and sizes, and the SHA-256 of every 97th file.
+ * Returns the problems found (empty when it matches).
+ */
+async function checkTree(dest: string, manifest: Manifest): Promise<string[]> {
+  if (!existsSync(dest)) return [`${dest} does not exist`];
+  const { files, refused } = await walkTree(dest, { skip: skipMetadata });
+  const problems = refused.map((r) => `refused: ${r}`);
+  const want = new Map(manifest.files.map((f) => [f.path, f]));
+  let sampled = 0;
+  for (const f of files) {
+    const w = want.get(f.path);
+    if (!w) {
+      problems.push(`unexpected file ${f.path}`);
+      continue;
+    }
+    want.delete(f.path);
+    if (w.size !== f.size) problems.push(`${f.path}: ${f.size} bytes, expected ${w.size}`);
+    else if (sampled++ % 97 === 0 && createHash("sha256").update(readFileSync(f.absPath)).digest("hex") !== w.sha256) problems.push(`${f.path}: wrong content`);
+  }
+  for (const p of want.keys()) problems.push(`missing ${p}`);
+  return problems;
+}
+
+function encodePath(p: string): string {
+  return p.split("/").map(encodeURIComponent).join("/");
+}
+
+/** aria2c's input file: every payload URL, with dir=/out= so the folder tree is recreated under `dest`. */
+function writeAria2List(files: readonly ManifestFile[], base: string, dest: string): void {
+  const lines: string[] = [];
+  for (const f of files) {
+    const dir = path.posix.dirname(f.path);
+    lines.push(`${base}${encodePath(f.path)}`, `  dir=${dir === "." ? dest : path.join(dest, ...dir.split("/"))}`, `  out=${path.posix.basename(f.path)}`);
+  }
+  writeFileSync(aria2List, `${lines.join("\n")}\n`);
+}
+
+interface Row {
+  label: string;
+  kind: "full" | "no-op" | "delta";
+  tool: "update-mirror" | "rclone" | "aria2c";
+  run: ChildRun;
+  counts: ServerCounts;
+  problems: string[];
+  /** Requests the run should take, when there is a rule for it. */
+  expectedRequests?: number;
+  note?: string;
+}
+
+function flushWrites(): void {
+  // Dirty pages left by one tool must not be written back on the next tool's time.
+  spawnSync("sync");
+}
+
+function fmtRss(kib: number | null): string {
+  return kib === null ? "n/a" : `${((kib * 1024) / MB).toFixed(0)} MB`;
+}
+
+function printTable(rows: readonly Row[]): void {
+  const header = ["run", "wall s", "requests", "GET/HEAD", "listings", "conns", "MB moved", "MB/s", "peak RSS", "result"];
+  const body = rows.map((r) => {
+    const ok = r.run.code === 0 && r.problems.length === 0;
+    const requests = r.expectedRequests === undefined ? String(r.counts.requests) : `${r.counts.requests} (want ${r.expectedRequests})`;
+    return [
+      r.label,
+      r.run.seconds.toFixed(2),
+      requests,
+      `${r.counts.byMethod.GET ?? 0}/${r.counts.byMethod.HEAD ?? 0}`,
+      String(r.counts.listings),
+      String(r.counts.connections),
+      (r.counts.bodyBytes / MB).toFixed(1),
+      (r.counts.bodyBytes / MB / r.run.seconds).toFixed(1),
+      fmtRss(r.run.peakRssKiB),
+      ok ? "ok" : r.run.timedOut ? "TIMED OUT" : r.run.code !== 0 ? `EXIT ${r.run.code ?? r.run.signal}` : "WRONG TREE",
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] as string).length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join("  ");
+  console.log(line(header));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const row of body) console.log(line(row));
+  for (const r of rows) if (r.note) console.log(`  ${r.label}: ${r.note}`);
+}
+
+function verdict(pass: boolean, text: string): void {
+  console.log(`${pass ? "PASS" : "BELOW TARGET"}: ${text}`);
+}
+
+async function main(): Promise<void> {
+  const benchStarted = performance.now();
+  console.log(`update-mirror sync benchmark — node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}, availableParallelism ${availableParallelism()}`);
+  if (!existsSync(binPath) || !existsSync(cliMain)) {
+    console.log("dist/cli/main.js missing: run `npm run build` first (npm run bench does)");
+    process.exitCode = 1;
+    return;
+  }
+  const toolsStarted = performance.now();
+  const tools = ensureTools();
+  for (const n of tools.notes) console.log(`note: ${n}`);
+  const toolSeconds = (performance.now() - toolsStarted) / 1000;
+  if (toolSeconds > 1) console.log(`tools: installing took ${toolSeconds.toFixed(0)} s`);
+
+  const gen = await ensureUpstreams();
+  console.log(gen.reused ? `upstreams: reusing ${path.relative(repoRoot, v1Dir)} and upstream-v2` : `upstreams: generated and indexed v1 and v2 in ${gen.seconds.toFixed(1)} s`);
+  const m1 = await loadManifest(v1Dir);
+  const m2 = await loadManifest(v2Dir);
+  const before = new Map(m1.files.map((f) => [f.path, f.sha256]));
+  const after = new Set(m2.files.map((f) => f.path));
+  const added = m2.files.filter((f) => !before.has(f.path));
+  const changed = m2.files.filter((f) => before.has(f.path) && before.get(f.path) !== f.sha256);
+  const removed = m1.files.filter((f) => !after.has(f.path));
+  const v1Bytes = m1.files.reduce((n, f) => n + f.size, 0);
+  const deltaBytes = [...added, ...changed].reduce((n, f) => n + f.size, 0);
+  console.log(`v1: version ${m1.version}, ${m1.files.length} files, ${(v1Bytes / MB).toFixed(0)} MB (modules ${PARAMS.largeMiB.join("/")} MiB)`);
+  console.log(`v2: version ${m2.version}, ${changed.length} changed, ${added.length} added, ${removed.length} removed: ${(deltaBytes / MB).toFixed(1)} MB to fetch`);
+
+  const warmStarted = performance.now();
+  const { files: v1Walk } = await walkTree(v1Dir, { skip: skipMetadata });
+  warmPageCache([...v1Walk.map((f) => f.absPath), ...[...added, ...changed].map((f) => path.join(v2Dir, ...f.path.split("/")))]);
+  warmPageCache([path.join(v1Dir, METADATA_DIR, "manifest.json"), path.join(v2Dir, METADATA_DIR, "manifest.json")]);
+  console.log(`page cache: warmed v1 and v2's new files in ${((performance.now() - warmStarted) / 1000).toFixed(1)} s`);
+
+  rmSync(runsDir, { recursive: true, force: true });
+  mkdirSync(runsDir, { recursive: true });
+  const server = await startStaticServer(v1Dir);
+  console.log(`server: ${server.url} (one node:http server in this process, nginx-style autoindex)\n`);
+
+  const rows: Row[] = [];
+  const measure = async (spec: Omit<Row, "run" | "counts" | "problems">, cmd: string, args: readonly string[], dest: string, manifest: Manifest): Promise<Row> => {
+    flushWrites();
+    server.takeCounts();
+    process.stdout.write(`running ${spec.label}… `);
+    const run = await runChild(cmd, args, tools.time);
+    const counts = server.takeCounts();
+    console.log(`${run.seconds.toFixed(1)} s`);
+    const problems = run.code === 0 ? await checkTree(dest, manifest) : [];
+    const row: Row = { ...spec, run, counts, problems };
+    rows.push(row);
+    if (run.code !== 0) console.log(`  ${spec.label} failed (${run.timedOut ? "timed out" : `exit ${run.code ?? run.signal}`}):\n    ${run.tail.trim().split("\n").slice(-12).join("\n    ")}`);
+    if (problems.length > 0) console.log(`  ${spec.label}: destination does not match the upstream (${problems.length} problems), e.g.:\n    ${problems.slice(0, 5).join("\n    ")}`);
+    const failed = (run.events["file:failed"] ?? 0) + (run.events["file:retry"] ?? 0) + (run.events["file:failover"] ?? 0);
+    if (failed > 0) console.log(`  ${spec.label}: ${run.events["file:retry"] ?? 0} retries, ${run.events["file:failover"] ?? 0} failovers, ${run.events["file:failed"] ?? 0} failed files`);
+    return row;
+  };
+  const umArgs = (dest: string, extra: readonly string[] = []) => [binPath, "sync", "--source", server.url, "--dest", dest, "--json", ...extra];
+  const reported = (r: ChildRun): string => {
+    const moved = r.runDone?.bytes === undefined ? "no run:done event" : `reports ${(r.runDone.bytes / MB).toFixed(1)} MB fetched in ${((r.runDone.elapsedMs ?? 0) / 1000).toFixed(2)} s`;
+    // Where the time goes: start-up and plan, then fetching, then publishing (as the events arrive).
+    const at = r.firstSeen;
+    const plan = at["plan:ready"];
+    const fetch = at["file:start"];
+    const publish = at["publish:start"];
+    if (plan === undefined || fetch === undefined || publish === undefined) return moved;
+    return `${moved}; start-up+plan ${plan.toFixed(1)} s, plan->first file ${(fetch - plan).toFixed(1)} s, fetch ${(publish - fetch).toFixed(1)} s, publish ${(r.seconds - publish).toFixed(1)} s`;
+  };
+
+  try {
+    const umDefault = path.join(runsDir, "update-mirror-default");
+    const umC8 = path.join(runsDir, `update-mirror-c${TOOL_CONCURRENCY}`);
+    const full1 = await measure({ label: "update-mirror full (default concurrency)", kind: "full", tool: "update-mirror", expectedRequests: m1.files.length + 1 }, process.execPath, umArgs(umDefault), umDefault, m1);
+    full1.note = reported(full1.run);
+    const full8 = await measure({ label: `update-mirror full --concurrency ${TOOL_CONCURRENCY}`, kind: "full", tool: "update-mirror", expectedRequests: m1.files.length + 1 }, process.execPath, umArgs(umC8, ["--concurrency", String(TOOL_CONCURRENCY)]), umC8, m1);
+    full8.note = reported(full8.run);
+
+    if (tools.rclone) {
+      const dest = path.join(runsDir, "rclone");
+      const r = await measure({ label: `rclone sync --transfers ${TOOL_CONCURRENCY}`, kind: "full", tool: "rclone" }, tools.rclone, ["sync", "--http-url", server.url, ":http:", dest, "--transfers", String(TOOL_CONCURRENCY)], dest, m1);
+      r.note = "no manifest: lists every folder, HEADs every file for size/mtime, then GETs";
+    }
+    if (tools.aria2c) {
+      const dest = path.join(runsDir, "aria2c");
+      // The payload URLs, as a vendor's file list would give them; the manifest is not in it.
+      writeAria2List(m1.files, server.url, dest);
+      const r = await measure(
+        { label: `aria2c -j ${TOOL_CONCURRENCY} -x 1`, kind: "full", tool: "aria2c", expectedRequests: m1.files.length },
+        tools.aria2c,
+        ["-j", String(TOOL_CONCURRENCY), "-x", "1", "-i", aria2List, "-d", dest, "--allow-overwrite=true", "--auto-file-renaming=false", "--console-log-level=warn", "--summary-interval=0"],
+        dest,
+        m1,
+      );
+      r.note = "fed the URL list: no listing, no verification against a manifest";
+    }
+
+    const noop = await measure({ label: "update-mirror no-op (v1 again)", kind: "no-op", tool: "update-mirror", expectedRequests: 1 }, process.execPath, umArgs(umDefault), umDefault, m1);
+    noop.note = `${JSON.stringify(noop.counts.byStatus)} by status; ${noop.run.runDone?.result ?? "no run:done"}`;
+    server.root = v2Dir;
+    const delta = await measure(
+      { label: "update-mirror delta to v2", kind: "delta", tool: "update-mirror", expectedRequests: changed.length + added.length + 1 },
+      process.execPath,
+      umArgs(umDefault),
+      umDefault,
+      m2,
+    );
+    delta.note = `${reported(delta.run)}; summary ${delta.run.runDone?.added ?? "?"} added, ${delta.run.runDone?.updated ?? "?"} updated, ${delta.run.runDone?.removed ?? "?"} removed`;
+  } finally {
+    await server.close();
+  }
+
+  console.log("");
+  printTable(rows);
+  console.log("");
+
+  const ours = rows.filter((r) => r.tool === "update-mirror" && r.kind === "full");
+  const others = rows.filter((r) => r.tool !== "update-mirror" && r.run.code === 0);
+  for (const o of others) {
+    for (const u of ours) {
+      console.log(`ratio: ${u.label} / ${o.label} = ${(u.run.seconds / o.run.seconds).toFixed(2)} (below 1 = we are faster)`);
+    }
+  }
+  console.log("");
+  const noop = rows.find((r) => r.kind === "no-op");
+  if (noop) verdict(noop.counts.requests === 1, `no-op sync took ${noop.counts.requests} request(s); target exactly 1`);
+  const delta = rows.find((r) => r.kind === "delta");
+  if (delta) verdict(delta.counts.requests === delta.expectedRequests, `delta sync took ${delta.counts.requests} requests; target changed ${changed.length} + added ${added.length} + 1 = ${delta.expectedRequests}`);
+  for (const u of ours) {
+    for (const o of rows.filter((r) => r.tool !== "update-mirror")) {
+      if (o.run.code !== 0) console.log(`SKIPPED: ${u.label} vs ${o.label}: ${o.label} failed`);
+      else verdict(u.run.seconds <= o.run.seconds, `${u.label} ${u.run.seconds.toFixed(2)} s vs ${o.label} ${o.run.seconds.toFixed(2)} s`);
+    }
+  }
+  if (!tools.rclone) console.log("SKIPPED: full sync vs rclone (rclone unavailable)");
+  if (!tools.aria2c) console.log("SKIPPED: full sync vs aria2c (aria2c unavailable)");
+  const rss = rows.filter((r) => r.tool === "update-mirror" && r.run.peakRssKiB !== null);
+  if (rss.length > 0) {
+    const worst = rss.reduce((a, b) => ((b.run.peakRssKiB ?? 0) > (a.run.peakRssKiB ?? 0) ? b : a));
+    verdict((worst.run.peakRssKiB ?? 0) * 1024 < RSS_TARGET_BYTES, `update-mirror peak RSS ${fmtRss(worst.run.peakRssKiB)} (${worst.label}); target < ${RSS_TARGET_BYTES / MB} MB`);
+  } else console.log("SKIPPED: peak RSS (no reading)");
+
+  const failed = rows.filter((r) => r.run.code !== 0 || r.problems.length > 0);
+  if (failed.length === 0) rmSync(runsDir, { recursive: true, force: true });
+  else console.log(`\nFAILED runs: ${failed.map((r) => r.label).join(", ")} (destinations kept under ${path.relative(repoRoot, runsDir)})`);
+  console.log(`\nbench took ${((performance.now() - benchStarted) / 1000).toFixed(0)} s; one run each, so expect noise of ±10-20% on a shared machine`);
+  console.log("(informational: this never fails for being slow; it fails only when a tool run itself fails)");
+  if (failed.length > 0) process.exitCode = 1;
+}
+
+await main();
