@@ -79,7 +79,7 @@ async function fetchOnce(file: TargetFile, key: string, ctx: FetchContext): Prom
     return { path: file.path, size: file.size, sha256: file.sha256, transferred: 0 };
   }
   const tally = { bytes: 0 };
-  let lastError: unknown = new SourceError(`${file.path}: no source left to try`);
+  let lastError: unknown;
   let first = true;
   for (const source of ctx.sources) {
     if (ctx.down.has(source)) continue;
@@ -142,6 +142,7 @@ async function fetchOnce(file: TargetFile, key: string, ctx: FetchContext): Prom
       ctx.emit({ type: "file:failover", path: file.path, from: source.label, reason: err.message });
     }
   }
+  lastError ??= new SourceError(`${file.path}: no source left to try (every source is down or cooling down)`);
   const reason = lastError instanceof Error ? lastError.message : String(lastError);
   ctx.emit({ type: "file:failed", path: file.path, reason });
   throw lastError;

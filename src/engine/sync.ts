@@ -148,18 +148,26 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   const queue = new PQueue({ concurrency: options.concurrency });
   const fetched: Fetched[] = [];
   const failures: UpdateMirrorError[] = [];
-  await Promise.all(
-    toFetch.map((file) =>
-      queue.add(async () => {
+  let bug: unknown;
+  for (const file of toFetch) {
+    // Fed as it drains, so a plan of 40,000 files never holds 40,000 pending tasks at once.
+    await queue.onSizeLessThan(options.concurrency);
+    queue
+      .add(async () => {
         try {
           fetched.push(await fetchFile(file, ctx));
         } catch (err) {
           if (!(err instanceof UpdateMirrorError)) throw err;
           failures.push(err);
         }
-      }),
-    ),
-  );
+      })
+      .catch((err: unknown) => {
+        bug ??= err;
+      });
+    if (bug !== undefined) break;
+  }
+  await queue.onIdle();
+  if (bug !== undefined) throw bug;
   summary.bytes = fetched.reduce((sum, f) => sum + f.transferred, 0);
   if (failures.length > 0) {
     const message = `${failures.length} of ${toFetch.length} files could not be fetched intact; nothing was published (the ${fetched.length} fetched are staged for the next run). First: ${failures[0]?.message}`;

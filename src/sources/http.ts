@@ -74,17 +74,29 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
   async function get(path: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
     const url = new URL(path, root);
     // The total cap covers the body too: undici aborts a body still streaming when the signal fires.
-    const total = AbortSignal.timeout(options.totalTimeoutMs);
+    // One timer per request, cleared when the body closes, so thousands of requests leave none behind.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new SourceError(`${label}: ${path}: took longer than ${options.totalTimeoutMs} ms in total`)), options.totalTimeoutMs);
+    timer.unref();
+    const forward = () => controller.abort(signal?.reason);
+    signal?.addEventListener("abort", forward, { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", forward);
+    };
     try {
-      return await request(url, {
+      const res = await request(url, {
         dispatcher,
         method: "GET",
         headers: { "user-agent": options.userAgent, ...headers },
         headersTimeout: options.headersTimeoutMs,
         bodyTimeout: options.idleTimeoutMs,
-        signal: signal ? AbortSignal.any([signal, total]) : total,
+        signal: controller.signal,
       });
+      res.body.once("close", done);
+      return res;
     } catch (err) {
+      done();
       const code = (err as { code?: string }).code ?? "";
       throw new SourceError(`${label}: ${path}: ${code ? `${code}: ` : ""}${(err as Error).message}`, { cause: err });
     }

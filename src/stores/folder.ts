@@ -6,7 +6,9 @@ import { dirname, join } from "node:path";
 import { fsError, IntegrityError, IoError, NotFoundError, UpdateMirrorError } from "../core/errors.js";
 import { type Manifest, parseManifest, serializeManifest } from "../core/manifest.js";
 import type { Committed, ManifestSigner, MirrorState, ReceiveExpectation, Store } from "../core/store.js";
+import { eachLimit } from "../core/each-limit.js";
 import { fsyncDir, writeFileAtomic } from "../fs/atomic-write.js";
+import { syncFileSystem } from "../fs/sync-fs.js";
 import { mirrorLayout } from "../mirror/layout.js";
 import { commitMirrorMetadata, readMirrorManifest, readMirrorSignature } from "../mirror/metadata.js";
 import { acquireLock } from "./folder-lock.js";
@@ -26,6 +28,8 @@ interface Journal {
 
 const EMPTY_STATE: MirrorState = { highestVersion: 0, sources: {}, trusted: {}, listed: {} };
 const CHUNK = 1 << 20;
+// Renames and links in flight while placing: enough to keep libuv's four threads busy.
+const PLACE_CONCURRENCY = 8;
 const METADATA_MARGIN = 1 << 20;
 
 function isMissing(err: unknown): boolean {
@@ -49,6 +53,37 @@ export function createFolderStore(root: string): Store {
   const objectPath = (sha256: string) => join(dirs.objects, sha256);
   const payloadPath = (path: string) => join(root, ...path.split("/"));
 
+  // What staging holds, listed once per store: one readdir instead of a stat per file of a large plan.
+  // Objects staged by an earlier process are hashed once before use (`verified`), since without a
+  // per-file fsync a power cut may have left them with the right size and the wrong bytes.
+  let indexed: Promise<{ objects: Set<string>; verified: Set<string>; partials: Set<string> }> | undefined;
+  function staging() {
+    indexed ??= (async () => {
+      const list = (dir: string) => readdir(dir).catch((err: unknown) => (isMissing(err) ? [] : Promise.reject(fsError(err, dir))));
+      const [objects, partials] = await Promise.all([list(dirs.objects), list(dirs.partial)]);
+      return { objects: new Set(objects), verified: new Set<string>(), partials: new Set(partials.filter((n) => !n.endsWith(".validator"))) };
+    })();
+    return indexed;
+  }
+  let dirsReady: Promise<void> | undefined;
+  function ensureDirs(): Promise<void> {
+    dirsReady ??= Promise.all([dirs.objects, dirs.partial, layout.tmpDir].map((d) => mkdir(d, { recursive: true }))).then(
+      () => undefined,
+      (err: unknown) => {
+        dirsReady = undefined;
+        throw fsError(err, layout.privateDir);
+      },
+    );
+    return dirsReady;
+  }
+  /** Folders made during this publish, so each is created once, not once per file. */
+  const madeDirs = new Set<string>();
+  async function mkdirOnce(dir: string): Promise<void> {
+    if (madeDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    madeDirs.add(dir);
+  }
+
   async function exists(file: string): Promise<boolean> {
     try {
       await stat(file);
@@ -59,27 +94,35 @@ export function createFolderStore(root: string): Store {
     }
   }
 
-  /** Hard-links (or, where links are unsupported, copies) `from` to a temp name, then renames it over `to`. */
-  async function placeFile(from: string, to: string): Promise<void> {
-    const tmp = join(layout.tmpDir, `place.${randomBytes(6).toString("hex")}`);
-    await mkdir(layout.tmpDir, { recursive: true });
-    try {
-      await link(from, tmp);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EXDEV" && code !== "EMLINK") throw err;
-      await copyFile(from, tmp, constants.COPYFILE_FICLONE);
+  /**
+   * Puts object `sha256` at `to`: by rename when this is its last use in the publish (the object is
+   * consumed), otherwise by hard link (or, where links are unsupported, a copy) to a temp name and a
+   * rename, so a reader never sees a half-written file.
+   */
+  async function placeFile(sha256: string, to: string, consume: boolean): Promise<void> {
+    const from = objectPath(sha256);
+    await mkdirOnce(dirname(to));
+    if (consume) {
+      await rename(from, to);
+    } else {
+      const tmp = join(layout.tmpDir, `place.${randomBytes(6).toString("hex")}`);
+      try {
+        await link(from, tmp);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EXDEV" && code !== "EMLINK") throw err;
+        await copyFile(from, tmp, constants.COPYFILE_FICLONE);
+      }
+      await rename(tmp, to);
     }
-    await mkdir(dirname(to), { recursive: true });
-    await rename(tmp, to);
   }
 
   /** Keeps the current content of `path` as object `sha256`, unless that object exists or the file is gone. */
   async function retain(path: string, sha256: string): Promise<void> {
     const object = objectPath(sha256);
-    if (await exists(object)) return;
+    const index = await staging();
+    if (index.objects.has(sha256)) return;
     try {
-      await mkdir(dirs.objects, { recursive: true });
       await link(payloadPath(path), object);
     } catch (err) {
       if (isMissing(err)) return;
@@ -87,10 +130,18 @@ export function createFolderStore(root: string): Store {
       if (code === "EEXIST") return;
       if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EMLINK") throw err;
       const tmp = join(layout.tmpDir, `retain.${randomBytes(6).toString("hex")}`);
-      await mkdir(layout.tmpDir, { recursive: true });
       await copyFile(payloadPath(path), tmp, constants.COPYFILE_FICLONE);
       await rename(tmp, object);
     }
+    // Content that was published is trusted as it is: it passed verification when it was placed.
+    index.objects.add(sha256);
+    index.verified.add(sha256);
+  }
+
+  /** Makes the whole file system durable, or, without syncfs, at least the folders whose entries changed. */
+  async function makeDurable(dirsTouched: Iterable<string>): Promise<void> {
+    if (await syncFileSystem(root)) return;
+    for (const dir of dirsTouched) await fsyncDir(dir).catch(() => undefined);
   }
 
   /** Removes now-empty folders above a removed file, stopping at the root. */
@@ -107,17 +158,35 @@ export function createFolderStore(root: string): Store {
   }
 
   async function runJournal(journal: Journal): Promise<void> {
+    await ensureDirs();
+    const index = await staging();
     if (journal.phase === "retain") {
       for (const r of journal.retain) await retain(r.path, r.sha256);
-      await fsyncDir(dirs.objects).catch(() => undefined);
       journal.phase = "place";
+      // Staged objects were written without fsync: they must be durable before any is placed.
+      await makeDurable([dirs.objects]);
       await writeFileAtomic(files.journal, JSON.stringify(journal), { tmpDir: layout.tmpDir });
     }
+    // One lane per content: uses of the same object run in order, the last one consuming it, so a
+    // missing object on a replay means every use of it was already placed.
+    const bySha = new Map<string, string[]>();
+    for (const p of journal.place) bySha.set(p.sha256, [...(bySha.get(p.sha256) ?? []), p.path]);
     const touched = new Set<string>();
-    for (const p of journal.place) {
-      await placeFile(objectPath(p.sha256), payloadPath(p.path));
-      touched.add(dirname(payloadPath(p.path)));
-    }
+    await eachLimit([...bySha], PLACE_CONCURRENCY, async ([sha256, paths]) => {
+      if (!index.objects.has(sha256) && !(await exists(objectPath(sha256)))) {
+        for (const path of paths) {
+          if (!(await exists(payloadPath(path)))) throw new NotFoundError(`${label}: nothing staged for ${path} (${sha256})`);
+        }
+        return;
+      }
+      for (const [i, path] of paths.entries()) {
+        const last = i === paths.length - 1;
+        await placeFile(sha256, payloadPath(path), last);
+        touched.add(dirname(payloadPath(path)));
+      }
+      index.objects.delete(sha256);
+      index.verified.delete(sha256);
+    });
     for (const path of journal.remove) {
       await unlink(payloadPath(path)).catch((err: unknown) => {
         if (!isMissing(err)) throw err;
@@ -126,11 +195,12 @@ export function createFolderStore(root: string): Store {
       await pruneEmptyDirs(path);
     }
     // Renames must be durable before the manifest that lists their results is.
-    for (const dir of touched) await fsyncDir(dir).catch(() => undefined);
+    await makeDurable(touched);
     const manifestBytes = Buffer.from(journal.manifest, "utf8");
     const manifest = parseManifest(manifestBytes, files.journal);
     await commitMirrorMetadata(root, manifest, journal.signature === undefined ? undefined : () => journal.signature as string);
     await unlink(files.journal);
+    madeDirs.clear();
     await pruneGenerations(manifest, journal.keepGenerations);
   }
 
@@ -176,13 +246,13 @@ export function createFolderStore(root: string): Store {
     const needed = new Set<string>();
     for (const v of kept) for (const f of (await readGeneration(v)).files) needed.add(f.sha256);
     for (const f of current.files) needed.delete(f.sha256);
-    let objects: string[] = [];
-    try {
-      objects = await readdir(dirs.objects);
-    } catch (err) {
-      if (!isMissing(err)) throw fsError(err, dirs.objects);
-    }
-    for (const name of objects) if (!needed.has(name)) await rm(objectPath(name), { force: true });
+    const index = await staging();
+    const unneeded = [...index.objects].filter((name) => !needed.has(name));
+    await eachLimit(unneeded, PLACE_CONCURRENCY, async (name) => {
+      await rm(objectPath(name), { force: true });
+      index.objects.delete(name);
+      index.verified.delete(name);
+    });
   }
 
   return {
@@ -227,15 +297,31 @@ export function createFolderStore(root: string): Store {
     },
 
     async hasObject(sha256, size) {
+      const index = await staging();
+      if (!index.objects.has(sha256)) return false;
+      if (index.verified.has(sha256)) return true;
+      const file = objectPath(sha256);
+      const hash = createHash("sha256");
+      let bytes = 0;
       try {
-        return (await stat(objectPath(sha256))).size === size;
+        for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) {
+          hash.update(chunk as Buffer);
+          bytes += (chunk as Buffer).length;
+        }
       } catch (err) {
-        if (isMissing(err)) return false;
-        throw fsError(err, objectPath(sha256));
+        if (!isMissing(err)) throw fsError(err, file);
       }
+      if (bytes === size && hash.digest("hex") === sha256) {
+        index.verified.add(sha256);
+        return true;
+      }
+      await rm(file, { force: true });
+      index.objects.delete(sha256);
+      return false;
     },
 
     async partial(key) {
+      if (!(await staging()).partials.has(key)) return { size: 0 };
       const file = join(dirs.partial, key);
       let size: number;
       try {
@@ -249,30 +335,32 @@ export function createFolderStore(root: string): Store {
     },
 
     async receive(key, body, expect: ReceiveExpectation) {
+      await ensureDirs();
+      const index = await staging();
       const partial = join(dirs.partial, key);
+      const sidecar = `${partial}.validator`;
       const hash = createHash("sha256");
       let size = 0;
-      try {
-        await mkdir(dirs.partial, { recursive: true });
-        if (expect.append) {
+      if (expect.append) {
+        try {
           // The hash must cover the bytes already received, so read them once more.
           for await (const chunk of createReadStream(partial, { highWaterMark: CHUNK })) {
             hash.update(chunk as Buffer);
             size += (chunk as Buffer).length;
           }
+        } catch (err) {
+          throw fsError(err, partial);
         }
-      } catch (err) {
-        throw fsError(err, partial);
       }
-      const sidecar = `${partial}.validator`;
-      const dropPartial = () => Promise.all([rm(partial, { force: true }), rm(sidecar, { force: true })]);
-      if (!expect.append) {
-        await rm(sidecar, { force: true });
-        if (expect.validator !== undefined) await writeFile(sidecar, expect.validator).catch(() => undefined);
-      }
+      const hadPartial = index.partials.has(key);
+      const dropPartial = async () => {
+        await Promise.all([rm(partial, { force: true }), hadPartial ? rm(sidecar, { force: true }) : undefined]);
+        index.partials.delete(key);
+      };
       const handle = await open(partial, expect.append ? "a" : "w").catch((err: unknown) => {
         throw fsError(err, partial);
       });
+      index.partials.add(key);
       let failed: unknown;
       try {
         for await (const chunk of body) {
@@ -281,34 +369,45 @@ export function createFolderStore(root: string): Store {
           hash.update(chunk);
           await handle.write(chunk);
         }
-        await handle.sync();
       } catch (err) {
         failed = err;
       } finally {
         await handle.close();
       }
+      // What a later resume needs: the bytes so far and the source's word for which version they are.
+      const keepForResume = async () => {
+        if (expect.validator !== undefined) await writeFile(sidecar, expect.validator).catch(() => undefined);
+        else await rm(sidecar, { force: true });
+      };
       if (failed !== undefined) {
         const code = (failed as NodeJS.ErrnoException).code;
         // A too-long body or a full disk leaves nothing worth resuming; a cut transfer does.
         if (failed instanceof IntegrityError || code === "ENOSPC") await dropPartial();
+        else await keepForResume();
         if (failed instanceof UpdateMirrorError) throw failed;
         if (typeof code === "string" && !code.startsWith("UND_")) throw fsError(failed, `${label}: writing ${partial}`);
         throw failed;
       }
-      // Retryable: the partial is kept and the next attempt resumes from where this one stopped.
-    if (size < expect.size) throw new IntegrityError(`${key}: ended after ${size} of ${expect.size} bytes`, { retryable: true });
+      if (size < expect.size) {
+        await keepForResume();
+        // Retryable: the partial is kept and the next attempt resumes from where this one stopped.
+        throw new IntegrityError(`${key}: ended after ${size} of ${expect.size} bytes`, { retryable: true });
+      }
       const sha256 = hash.digest("hex");
       if (expect.sha256 !== undefined && sha256 !== expect.sha256) {
         await dropPartial();
         throw new IntegrityError(`${key}: SHA-256 is ${sha256}, expected ${expect.sha256}`);
       }
       try {
-        await mkdir(dirs.objects, { recursive: true });
+        // No fsync here: publish makes every staged object durable at once before placing any.
         await rename(partial, objectPath(sha256));
-        await rm(sidecar, { force: true });
+        if (hadPartial) await rm(sidecar, { force: true });
       } catch (err) {
         throw fsError(err, `${label}: staging ${key}`);
       }
+      index.partials.delete(key);
+      index.objects.add(sha256);
+      index.verified.add(sha256);
       return { sha256, size };
     },
 
@@ -323,8 +422,9 @@ export function createFolderStore(root: string): Store {
       const retainList = [...place.filter((p) => prev.has(p.path)).map((p) => p.path), ...remove].map((path) => ({ path, sha256: (prev.get(path) as { sha256: string }).sha256 }));
       // Content the new state needs that is not staged may still sit in the tree under another name.
       const currentBySha = new Map((committed?.manifest.files ?? []).map((f) => [f.sha256, f.path]));
+      const index = await staging();
       for (const p of place) {
-        if (await exists(objectPath(p.sha256))) continue;
+        if (index.objects.has(p.sha256)) continue;
         const from = currentBySha.get(p.sha256);
         if (from === undefined) throw new NotFoundError(`${label}: nothing staged for ${p.path} (${p.sha256})`);
         retainList.unshift({ path: from, sha256: p.sha256 });
