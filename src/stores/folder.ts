@@ -76,6 +76,8 @@ export function createFolderStore(root: string): Store {
     );
     return dirsReady;
   }
+  /** The committed manifest as last read by readCommitted (valid until the next publish). */
+  let lastRead: Awaited<ReturnType<typeof readMirrorManifest>>;
   /** Folders made during this publish, so each is created once, not once per file. */
   const madeDirs = new Set<string>();
   async function mkdirOnce(dir: string): Promise<void> {
@@ -157,7 +159,8 @@ export function createFolderStore(root: string): Store {
     }
   }
 
-  async function runJournal(journal: Journal): Promise<void> {
+  /** Carries out a journal; `manifest` is its parsed form when the caller already has it (a replay parses it). */
+  async function runJournal(journal: Journal, parsed?: Manifest): Promise<void> {
     await ensureDirs();
     const index = await staging();
     if (journal.phase === "retain") {
@@ -196,8 +199,7 @@ export function createFolderStore(root: string): Store {
     }
     // Renames must be durable before the manifest that lists their results is.
     await makeDurable(touched);
-    const manifestBytes = Buffer.from(journal.manifest, "utf8");
-    const manifest = parseManifest(manifestBytes, files.journal);
+    const manifest = parsed ?? parseManifest(Buffer.from(journal.manifest, "utf8"), files.journal);
     await commitMirrorMetadata(root, manifest, journal.signature === undefined ? undefined : () => journal.signature as string);
     await unlink(files.journal);
     madeDirs.clear();
@@ -269,6 +271,7 @@ export function createFolderStore(root: string): Store {
         throw fsError(err, files.journal);
       }
       const journal = JSON.parse(text) as Journal;
+      lastRead = undefined;
       try {
         await runJournal(journal);
       } catch (err) {
@@ -279,6 +282,7 @@ export function createFolderStore(root: string): Store {
 
     async readCommitted(): Promise<Committed | undefined> {
       const loaded = await readMirrorManifest(root);
+      lastRead = loaded;
       return loaded && { ...loaded, signed: (await readMirrorSignature(root)) !== undefined };
     },
 
@@ -414,7 +418,8 @@ export function createFolderStore(root: string): Store {
     freeBytes,
 
     async publish(next, options: { sign?: ManifestSigner; keepGenerations: number }) {
-      const committed = await readMirrorManifest(root);
+      // The engine read the committed manifest moments ago under the same lock: reuse it, not a third parse.
+      const committed = lastRead ?? (await readMirrorManifest(root));
       const prev = new Map((committed?.manifest.files ?? []).map((f) => [f.path, f]));
       const nextPaths = new Set(next.files.map((f) => f.path));
       const place = next.files.filter((f) => prev.get(f.path)?.sha256 !== f.sha256).map((f) => ({ path: f.path, sha256: f.sha256 }));
@@ -451,9 +456,11 @@ export function createFolderStore(root: string): Store {
           await writeFileAtomic(join(dirs.manifests, `${committed.manifest.version}.json`), committed.bytes, { tmpDir: layout.tmpDir });
         }
         await writeFileAtomic(files.journal, JSON.stringify(journal), { tmpDir: layout.tmpDir });
-        await runJournal(journal);
+        await runJournal(journal, next);
       } catch (err) {
         throw fsError(err, `${label}: publishing version ${next.version}`);
+      } finally {
+        lastRead = undefined;
       }
     },
 
