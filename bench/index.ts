@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import { walkTree } from "../src/fs/walk.js";
 import type { WalkEntry } from "../src/fs/walk.js";
 import { createHashPool } from "../src/hash/hash-pool.js";
+import { prng, randomBuffer } from "./random.js";
+import { watchPeakRss } from "./peak-rss.js";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 const benchDir = path.join(repoRoot, ".bench");
@@ -28,25 +30,6 @@ const PARAMS = {
   maxSize: 24 * 1024,
   largeMiB: [64, 128, 192],
 };
-
-/** mulberry32: tiny seeded PRNG, so the tree is the same on every machine and run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
-function randomBuffer(size: number, next: () => number): Buffer {
-  const buf = Buffer.alloc(size);
-  const words = new Uint32Array(buf.buffer, buf.byteOffset, Math.floor(size / 4));
-  for (let i = 0; i < words.length; i++) words[i] = next();
-  return buf;
-}
 
 function ensureTree(): { reused: boolean; seconds: number } {
   const wanted = JSON.stringify(PARAMS);
@@ -143,31 +126,11 @@ function runCli(args: readonly string[]): Promise<ChildRun> {
     child.stderr.setEncoding("utf8").on("data", (s: string) => {
       stderr += s;
     });
-    let polledKiB: number | null = null;
-    const poll = useTime
-      ? null
-      : setInterval(() => {
-          try {
-            const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-            if (m?.[1]) polledKiB = Number(m[1]);
-          } catch {
-            // the process has gone (or /proc is not there): keep the last reading
-          }
-        }, 20);
+    const peakRss = watchPeakRss(child, useTime ? rssFile : undefined);
     child.on("error", reject);
     child.on("close", (code) => {
       const seconds = (performance.now() - started) / 1000;
-      if (poll) clearInterval(poll);
-      let peakRssKiB = polledKiB;
-      if (useTime) {
-        try {
-          const n = Number.parseInt(readFileSync(rssFile, "utf8").trim().split("\n").pop() ?? "", 10);
-          peakRssKiB = Number.isFinite(n) ? n : null;
-        } catch {
-          peakRssKiB = null;
-        }
-        rmSync(rssFile, { force: true });
-      }
+      const peakRssKiB = peakRss();
       resolve({ seconds, code, stdout, stderr, peakRssKiB });
     });
   });

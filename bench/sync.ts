@@ -11,6 +11,8 @@ import { indexTree } from "../src/mirror/index-tree.js";
 import { METADATA_DIR } from "../src/mirror/layout.js";
 import { readMirrorManifest } from "../src/mirror/metadata.js";
 import { type ServerCounts, startStaticServer } from "./static-server.js";
+import { prng, randomBuffer } from "./random.js";
+import { watchPeakRss } from "./peak-rss.js";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 const syncDir = path.join(repoRoot, ".bench", "sync");
@@ -40,25 +42,6 @@ const PARAMS = {
   largeMiB: [32, 96, 192],
   v2: { seed: 0x5eed_0002, changedPct: 5, removedPct: 1, addedPct: 1 },
 };
-
-/** mulberry32, as in bench/index.ts: a tiny seeded PRNG, so the trees are the same on every machine and run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
-function randomBuffer(size: number, next: () => number): Buffer {
-  const buf = Buffer.alloc(size);
-  const words = new Uint32Array(buf.buffer, buf.byteOffset, Math.floor(size / 4));
-  for (let i = 0; i < words.length; i++) words[i] = next();
-  return buf;
-}
 
 /** File contents are slices of one random pool at random offsets: distinct per file and fast to produce. */
 function contentMaker(next: () => number): { slice: (size: number) => Buffer; smallSize: () => number } {
@@ -291,33 +274,12 @@ function runChild(cmd: string, args: readonly string[], timeBin: string | undefi
       timedOut = true;
       child.kill("SIGKILL");
     }, RUN_TIMEOUT_MS);
-    let polledKiB: number | null = null;
-    const poll = timeBin
-      ? null
-      : setInterval(() => {
-          try {
-            const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-            if (m?.[1]) polledKiB = Number(m[1]);
-          } catch {
-            // the process has gone (or /proc is not there): keep the last reading
-          }
-        }, 20);
+    const peakRss = watchPeakRss(child, timeBin ? rssFile : undefined);
     child.on("error", reject);
     child.on("close", (code, signal) => {
       const seconds = (performance.now() - started) / 1000;
       clearTimeout(timer);
-      if (poll) clearInterval(poll);
-      let peakRssKiB = polledKiB;
-      if (timeBin) {
-        try {
-          // GNU time puts "Command exited with non-zero status N" before the figure when the tool fails.
-          const n = Number.parseInt(readFileSync(rssFile, "utf8").trim().split("\n").pop() ?? "", 10);
-          peakRssKiB = Number.isFinite(n) ? n : null;
-        } catch {
-          peakRssKiB = null;
-        }
-        rmSync(rssFile, { force: true });
-      }
+      const peakRssKiB = peakRss();
       resolve({ seconds, code, signal, timedOut, peakRssKiB, tail, events, firstSeen, ...(runDone && { runDone }) });
     });
   });
