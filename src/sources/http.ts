@@ -46,13 +46,18 @@ async function readCapped(body: Body, limit: number, what: string): Promise<Buff
   return Buffer.concat(chunks);
 }
 
-/** Yields the body, failing as soon as it grows past `limit` (a longer body is cut and refused). */
-async function* bounded(body: Body, limit: number | undefined, what: string, label: string): AsyncGenerator<Uint8Array> {
+/**
+ * Yields the body, failing as soon as it grows past `limit` (a longer body is cut and refused) or the
+ * request has run past `deadline` (a trickle the idle timeout never catches). Checking the clock per
+ * chunk costs nothing, where a timer and an AbortSignal per request cost measurably at 40,000 files.
+ */
+async function* bounded(body: Body, limit: number | undefined, deadline: number, what: string, label: string): AsyncGenerator<Uint8Array> {
   let total = 0;
   try {
     for await (const chunk of body) {
       total += chunk.length;
       if (limit !== undefined && total > limit) throw new IntegrityError(`${what}: the server sent more bytes than expected (${limit})`);
+      if (performance.now() > deadline) throw new SourceError(`${label}: ${what}: the transfer took longer than the total timeout`);
       yield chunk as Uint8Array;
     }
   } catch (err) {
@@ -73,30 +78,16 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
 
   async function get(path: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
     const url = new URL(path, root);
-    // The total cap covers the body too: undici aborts a body still streaming when the signal fires.
-    // One timer per request, cleared when the body closes, so thousands of requests leave none behind.
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new SourceError(`${label}: ${path}: took longer than ${options.totalTimeoutMs} ms in total`)), options.totalTimeoutMs);
-    timer.unref();
-    const forward = () => controller.abort(signal?.reason);
-    signal?.addEventListener("abort", forward, { once: true });
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", forward);
-    };
     try {
-      const res = await request(url, {
+      return await request(url, {
         dispatcher,
         method: "GET",
         headers: { "user-agent": options.userAgent, ...headers },
         headersTimeout: options.headersTimeoutMs,
         bodyTimeout: options.idleTimeoutMs,
-        signal: controller.signal,
+        ...(signal && { signal }),
       });
-      res.body.once("close", done);
-      return res;
     } catch (err) {
-      done();
       const code = (err as { code?: string }).code ?? "";
       throw new SourceError(`${label}: ${path}: ${code ? `${code}: ` : ""}${(err as Error).message}`, { cause: err });
     }
@@ -167,6 +158,7 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
     async open(path: string, open: OpenOptions = {}): Promise<OpenedFile> {
       const offset = open.offset ?? 0;
       const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-`, ...(open.ifRange !== undefined && { "if-range": open.ifRange }) } : {};
+      const deadline = performance.now() + options.totalTimeoutMs;
       const res = await get(encodePath(path), headers, open.signal);
       if (res.statusCode !== 200 && res.statusCode !== 206) return failFor(res, path);
       let start = 0;
@@ -184,7 +176,7 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
       // Only a strong ETag may guard a range (RFC 9110 §13.1.5); Last-Modified is the fallback.
       const etag = header(res.headers, "etag");
       const validator = etag !== undefined && !etag.startsWith("W/") ? etag : header(res.headers, "last-modified");
-      return { body: bounded(res.body, limit, path, label), offset: start, ...(size !== undefined && { size }), ...(validator !== undefined && { validator }) };
+      return { body: bounded(res.body, limit, deadline, path, label), offset: start, ...(size !== undefined && { size }), ...(validator !== undefined && { validator }) };
     },
 
     async close(): Promise<void> {},

@@ -66,16 +66,28 @@ describe("folder store", () => {
 
   it("refuses wrong bytes and too many bytes without leaving them staged, and resumes a short transfer", async () => {
     const store = createFolderStore(join(dir, "m"));
-    const good = "0123456789";
-    await expect(store.receive("k1", Readable.from([Buffer.from("0123456780")]), { size: 10, sha256: sha(good), append: false })).rejects.toThrow(/SHA-256/);
-    expect(await store.partial("k1")).toEqual({ size: 0 });
-    await expect(store.receive("k2", Readable.from([Buffer.from("01234567890")]), { size: 10, append: false })).rejects.toThrow(/more bytes/);
-    expect(await store.partial("k2")).toEqual({ size: 0 });
-    await expect(store.receive("k3", Readable.from([Buffer.from("01234")]), { size: 10, sha256: sha(good), append: false, validator: '"v1"' })).rejects.toThrow(/ended after 5 of 10/);
-    expect(await store.partial("k3")).toEqual({ size: 5, validator: '"v1"' });
-    const done = await store.receive("k3", Readable.from([Buffer.from("56789")]), { size: 10, sha256: sha(good), append: true });
-    expect(done).toEqual({ sha256: sha(good), size: 10 });
-    expect(await store.hasObject(sha(good), 10)).toBe(true);
+    for (const size of [10, 100_000]) {
+      // Small bodies are staged from memory, larger ones streamed: both must keep these promises.
+      const good = Buffer.alloc(size, 7);
+      const wrong = Buffer.from(good);
+      wrong[size - 1] = 8;
+      const digest = createHash("sha256").update(good).digest("hex");
+      await expect(store.receive(`a${size}`, Readable.from([wrong]), { size, sha256: digest, append: false })).rejects.toThrow(/SHA-256/);
+      expect(await store.partial(`a${size}`)).toEqual({ size: 0 });
+      await expect(store.receive(`b${size}`, Readable.from([good, Buffer.from("x")]), { size, append: false })).rejects.toThrow(/more bytes/);
+      expect(await store.partial(`b${size}`)).toEqual({ size: 0 });
+      expect(await store.hasObject(digest, size)).toBe(false);
+    }
+    const size = 100_000;
+    const good = Buffer.alloc(size, 3);
+    const digest = createHash("sha256").update(good).digest("hex");
+    const half = good.subarray(0, size / 2);
+    await expect(store.receive("c", Readable.from([half]), { size, sha256: digest, append: false, validator: '"v1"' })).rejects.toThrow(/ended after 50000 of 100000/);
+    expect(await store.partial("c")).toEqual({ size: size / 2, validator: '"v1"' });
+    const done = await store.receive("c", Readable.from([good.subarray(size / 2)]), { size, sha256: digest, append: true });
+    expect(done).toEqual({ sha256: digest, size });
+    expect(await store.hasObject(digest, size)).toBe(true);
+    expect(await store.partial("c")).toEqual({ size: 0 });
   });
 
   it("prunes generations beyond the limit and the objects only they needed", async () => {
