@@ -9,7 +9,7 @@ export interface HttpOptions {
   headersTimeoutMs: number;
   /** Longest silence between two chunks of a body. */
   idleTimeoutMs: number;
-  /** Longest a single request may take from start to the end of its body. */
+  /** Longest one file transfer may take, start to end of body (checked as chunks arrive; a silent stall is the idle timeout's). */
   totalTimeoutMs: number;
   /** Extra CA certificates (PEM) trusted besides the system's. TLS verification is never turned off. */
   ca?: string;
