@@ -14,6 +14,7 @@ export type ErrorCode =
   | "E_SOURCE"
   | "E_LOCKED"
   | "E_REFUSED_PLAN"
+  | "E_PARTIAL"
   | "E_IO";
 
 export interface ErrorOptions {

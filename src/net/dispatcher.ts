@@ -1,8 +1,6 @@
 // Builds the undici dispatcher for a run: direct, through an explicit proxy, or through the environment's proxy.
-import { Agent, type Dispatcher, EnvHttpProxyAgent, interceptors, ProxyAgent } from "undici";
+import { Agent, type Dispatcher, EnvHttpProxyAgent, ProxyAgent } from "undici";
 import type { HttpOptions } from "./http-options.js";
-
-const MAX_REDIRECTIONS = 5;
 
 /**
  * One dispatcher per run so connections are reused across files. Plain-HTTP requests through a
@@ -12,9 +10,9 @@ const MAX_REDIRECTIONS = 5;
 export function createDispatcher(options: HttpOptions): Dispatcher {
   const connect = { timeout: options.connectTimeoutMs, ...(options.ca !== undefined && { ca: options.ca }) };
   const requestTls = options.ca !== undefined ? { ca: options.ca } : {};
-  let base: Dispatcher;
+  // Redirects are followed by the HTTP source itself (sources/http.ts), not by an interceptor.
   if (options.proxy) {
-    base = new ProxyAgent({
+    return new ProxyAgent({
       uri: options.proxy.url,
       ...(options.proxy.authorization !== undefined && { token: options.proxy.authorization }),
       proxyTunnel: false,
@@ -22,12 +20,11 @@ export function createDispatcher(options: HttpOptions): Dispatcher {
       requestTls,
       proxyTls: requestTls,
     });
-  } else if (options.useEnvProxy && hasEnvProxy()) {
-    base = new EnvHttpProxyAgent({ connect, requestTls, proxyTls: requestTls, proxyTunnel: false } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
-  } else {
-    base = new Agent({ connect });
   }
-  return base.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
+  if (options.useEnvProxy && hasEnvProxy()) {
+    return new EnvHttpProxyAgent({ connect, requestTls, proxyTls: requestTls, proxyTunnel: false } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
+  }
+  return new Agent({ connect });
 }
 
 function hasEnvProxy(): boolean {

@@ -1,6 +1,5 @@
 // HTTP(S) source: an upstream that publishes an update-mirror manifest at its root (a vendor using `index`, or another mirror).
 import type { Dispatcher } from "undici";
-import { request } from "undici";
 import { IntegrityError, NotFoundError, SourceError, UpdateMirrorError } from "../core/errors.js";
 import { MAX_MANIFEST_BYTES, parseManifest } from "../core/manifest.js";
 import type { ManifestProbe, OpenedFile, OpenOptions, ProbeOptions, Source, SourceEntry } from "../core/source.js";
@@ -8,6 +7,9 @@ import { MANIFEST_NAME, METADATA_DIR, SIGNATURE_NAME } from "../mirror/layout.js
 import type { HttpOptions } from "../net/http-options.js";
 
 type Body = Dispatcher.ResponseData["body"];
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTIONS = 5;
 
 /** The URL as it may be shown: no user name or password. */
 export function redactUrl(url: URL): string {
@@ -76,20 +78,45 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
   const root = new URL(base.href.endsWith("/") ? base.href : `${base.href}/`);
   const label = redactUrl(root);
 
+  /**
+   * One GET, following up to MAX_REDIRECTIONS redirects (CDNs in front of vendors use them). Our own
+   * loop rather than undici's redirect interceptor: that wraps every request in handlers, which at
+   * tens of thousands of small files costs more than the transfers themselves.
+   */
   async function get(path: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
-    const url = new URL(path, root);
-    try {
-      return await request(url, {
-        dispatcher,
-        method: "GET",
-        headers: { "user-agent": options.userAgent, ...headers },
-        headersTimeout: options.headersTimeoutMs,
-        bodyTimeout: options.idleTimeoutMs,
-        ...(signal && { signal }),
-      });
-    } catch (err) {
-      const code = (err as { code?: string }).code ?? "";
-      throw new SourceError(`${label}: ${path}: ${code ? `${code}: ` : ""}${(err as Error).message}`, { cause: err });
+    let origin = root.origin;
+    let target = `${root.pathname}${path}`;
+    for (let hops = 0; ; hops++) {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await dispatcher.request({
+          origin,
+          path: target,
+          method: "GET",
+          headers: { "user-agent": options.userAgent, ...headers },
+          headersTimeout: options.headersTimeoutMs,
+          bodyTimeout: options.idleTimeoutMs,
+          ...(signal && { signal }),
+        });
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? "";
+        throw new SourceError(`${label}: ${path}: ${code ? `${code}: ` : ""}${(err as Error).message}`, { cause: err });
+      }
+      const location = REDIRECTS.has(res.statusCode) ? header(res.headers, "location") : undefined;
+      if (location === undefined) return res;
+      await res.body.dump().catch(() => undefined);
+      if (hops >= MAX_REDIRECTIONS) throw new SourceError(`${label}: ${path}: more than ${MAX_REDIRECTIONS} redirects`, { retryable: false });
+      let next: URL;
+      try {
+        next = new URL(location, `${origin}${target}`);
+      } catch {
+        throw new SourceError(`${label}: ${path}: redirected to an invalid location`, { retryable: false });
+      }
+      if (next.protocol !== "http:" && next.protocol !== "https:") throw new SourceError(`${label}: ${path}: refused a redirect to a ${next.protocol} URL`, { retryable: false });
+      // Credentials in a URL would end up in logs; the source's own URL may not carry them either.
+      if (next.username !== "" || next.password !== "") throw new SourceError(`${label}: ${path}: refused a redirect to a URL with credentials in it`, { retryable: false });
+      origin = next.origin;
+      target = `${next.pathname}${next.search}`;
     }
   }
 

@@ -676,6 +676,34 @@ describe.concurrent("sync over HTTP", () => {
     });
   });
 
+  it("follows redirects to another server (a CDN) for the manifest and files, and gives up on a loop", async ({ onTestFinished }) => {
+    const { seed, dir, upstream, tree, serve, sync, ofType, expectClean, mirrorFiles } = await harness(onTestFinished);
+    await seed();
+    const cdnRoot = join(dir, "cdn");
+    await seed(cdnRoot);
+    const front = await serve(upstream);
+    const cdn = await serve(cdnRoot);
+    front.setFault(MANIFEST_PATH, { kind: "redirect", to: `${cdn.url}${MANIFEST_PATH}`, code: 301 });
+    front.setFault(FAULTY, { kind: "redirect", to: `/elsewhere/${FAULTY}`, code: 307 });
+    front.setFault(`elsewhere/${FAULTY}`, { kind: "redirect", to: `${cdn.url}${FAULTY}` });
+    const summary = await sync([front.url]);
+    expect(summary).toMatchObject({ result: "updated", source: front.url });
+    expect(requestsFor(cdn, MANIFEST_PATH)).toHaveLength(1);
+    expect(requestsFor(cdn, FAULTY)).toHaveLength(1);
+    expect(await mirrorFiles()).toEqual(asBuffers(tree));
+    await expectClean();
+
+    // A loop ends after a few hops with an error naming it, and the next source takes over.
+    await makeUpstream(upstream, { [FAULTY]: "changed after the loop\n" });
+    await makeUpstream(cdnRoot, { [FAULTY]: "changed after the loop\n" });
+    front.setFault(MANIFEST_PATH, undefined);
+    front.setFault(FAULTY, { kind: "redirect", to: `${front.url}${FAULTY}` });
+    const looped = await sync([front.url, cdn.url]);
+    expect(looped.result).toBe("updated");
+    expect(ofType("file:failover")).toEqual([expect.objectContaining({ path: FAULTY, from: front.url, reason: expect.stringContaining("redirects") })]);
+    expect((await mirrorFiles())[FAULTY]?.toString()).toBe("changed after the loop\n");
+  });
+
   it("fails over file by file to a second vendor server", async ({ onTestFinished }) => {
     const { seed, dir, upstream, tree, serve, sync, ofType, expectClean, mirrorFiles } = await harness(onTestFinished);
     await seed();

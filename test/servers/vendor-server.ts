@@ -30,6 +30,8 @@ export type Fault = { times?: number } & (
   | { kind: "stall" }
   /** Send the body in `chunkBytes` pieces (default 4096) with `delayMs` between them. */
   | { kind: "slow"; delayMs: number; chunkBytes?: number }
+  /** Answer `code` (default 302) with `Location: to` (absolute or relative) instead of the file. */
+  | { kind: "redirect"; to: string; code?: number }
 );
 
 export interface LoggedRequest {
@@ -130,6 +132,10 @@ export async function startVendorServer(root: string, options: { tls?: { cert: s
     }
     if (fault?.kind === "status") {
       sendStatus(res, fault);
+      return;
+    }
+    if (fault?.kind === "redirect") {
+      res.writeHead(fault.code ?? 302, { location: fault.to, "content-type": "text/plain", "content-length": 9 }).end("moved on\n");
       return;
     }
 
