@@ -7,6 +7,7 @@ export const EXIT = {
   usage: 2,
   integrity: 3,
   refused: 4,
+  partial: 5,
   locked: 6,
   network: 7,
   io: 8,
@@ -27,6 +28,7 @@ const BY_ERROR_CODE: Record<ErrorCode, ExitCode> = {
   E_SOURCE: EXIT.network,
   E_LOCKED: EXIT.locked,
   E_REFUSED_PLAN: EXIT.refused,
+  E_PARTIAL: EXIT.partial,
   E_IO: EXIT.io,
 };
 

@@ -6,7 +6,7 @@ import { DEFAULT_RETRY } from "../wrap/retry.js";
 import { type PassphraseArgs, withPassphraseOptions } from "../cli/passphrase.js";
 import { createRuntime, type GlobalArgs } from "../cli/runtime.js";
 import { resolveSyncSettings, type SyncFlags } from "../cli/sync-settings.js";
-import { UsageError } from "../core/errors.js";
+import { PartialError, UsageError } from "../core/errors.js";
 
 interface SyncArgs extends GlobalArgs, PassphraseArgs, SyncFlags {
   config?: string | undefined;
@@ -73,7 +73,7 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
     const opened = openSources(settings.sources, settings.http);
     const limiter = settings.bandwidth === undefined ? undefined : createRateLimiter(settings.bandwidth);
     try {
-      await runSync({
+      const summary = await runSync({
         sources: limiter ? opened.sources.map((s) => limitSource(s, limiter)) : opened.sources,
         store: openStore(settings.dest),
         selection: settings.selection,
@@ -88,6 +88,9 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
         ...(settings.signingKey && { sign: manifestSigner(settings.signingKey) }),
         ...(settings.expiresInMs !== undefined && { expiresInMs: settings.expiresInMs }),
       });
+      if (summary.result === "partial") {
+        throw new PartialError(`${summary.failed} file(s) could not be fetched from any source: they kept their previous version and nothing was removed; the next run tries them again`);
+      }
     } finally {
       await opened.close();
     }

@@ -114,7 +114,7 @@ export class NotFoundError extends UpdateMirrorError {
  */
 export class SourceError extends UpdateMirrorError {
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, options: ErrorOptions & { retryAfterMs?: number } = {}) {
+  constructor(message: string, options: ErrorOptions & { retryAfterMs?: number; retryable?: boolean } = {}) {
     super("E_SOURCE", message, { retryable: true, ...options });
     this.retryAfterMs = options.retryAfterMs;
   }
@@ -131,6 +131,16 @@ export class LockedError extends UpdateMirrorError {
 export class RefusedPlanError extends UpdateMirrorError {
   constructor(message: string) {
     super("E_REFUSED_PLAN", message);
+  }
+}
+
+/**
+ * A run published what it could verify, but some files could not be fetched: they keep their previous
+ * version (or stay absent) and nothing was deleted. The next run tries them again.
+ */
+export class PartialError extends UpdateMirrorError {
+  constructor(message: string) {
+    super("E_PARTIAL", message);
   }
 }
 

@@ -113,18 +113,16 @@ export function caseFoldKey(path: string): string {
 export function pathSetConflicts(paths: Iterable<string>): string[] {
   const problems: string[] = [];
   const byFold = new Map<string, string>();
-  const files = new Set<string>();
   for (const path of paths) {
     const key = caseFoldKey(path);
     const seen = byFold.get(key);
     if (seen === path) problems.push(`${JSON.stringify(path)}: listed twice`);
     else if (seen !== undefined) problems.push(`${JSON.stringify(path)}: differs only in case from ${JSON.stringify(seen)}`);
     else byFold.set(key, path);
-    files.add(key);
   }
   for (const [folded, path] of byFold) {
     for (let slash = folded.indexOf("/"); slash >= 0; slash = folded.indexOf("/", slash + 1)) {
-      if (files.has(folded.slice(0, slash))) {
+      if (byFold.has(folded.slice(0, slash))) {
         problems.push(`${JSON.stringify(path)}: its folder ${JSON.stringify(path.slice(0, slash))} is also listed as a file`);
         break;
       }

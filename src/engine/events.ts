@@ -22,7 +22,8 @@ export interface PlannedChange {
 }
 
 export interface RunSummary {
-  result: "updated" | "unchanged" | "dry-run";
+  /** "partial": published what verified; `failed` files kept their previous version and nothing was removed. */
+  result: "updated" | "partial" | "unchanged" | "dry-run";
   version: number | null;
   previousVersion: number | null;
   source: string | null;
@@ -30,6 +31,8 @@ export interface RunSummary {
   added: number;
   updated: number;
   removed: number;
+  /** Files no source could deliver intact (only in a "partial" result; otherwise the run throws). */
+  failed: number;
   /** Bytes transferred from sources in this run. */
   bytes: number;
   elapsedMs: number;

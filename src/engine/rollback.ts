@@ -67,6 +67,7 @@ export async function runRollback(options: RollbackOptions): Promise<RunSummary>
       added: next.files.filter((f) => !before.has(f.path)).length,
       updated: next.files.filter((f) => before.has(f.path) && before.get(f.path) !== f.sha256).length,
       removed: [...before.keys()].filter((p) => !after.has(p)).length,
+      failed: 0,
       bytes: 0,
       elapsedMs: Math.round(performance.now() - started),
     };

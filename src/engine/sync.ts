@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import PQueue from "p-queue";
 import { IntegrityError, IoError, SourceError, UpdateMirrorError } from "../core/errors.js";
-import { formatTimestamp, MANIFEST_FORMAT, type Manifest, type ManifestFile, sortFiles } from "../core/manifest.js";
+import { formatTimestamp, MANIFEST_FORMAT, type Manifest, type ManifestFile, sortFiles, TAG_KEYS } from "../core/manifest.js";
 import type { Source } from "../core/source.js";
 import type { Committed, ManifestSigner, MirrorState, Store } from "../core/store.js";
 import { createTagger, type TagRule } from "../mirror/tags.js";
@@ -58,14 +58,19 @@ async function targetOf(choice: Choice, options: SyncOptions, listedHints: Recor
     .filter(select);
 }
 
+function sameFile(a: ManifestFile, b: ManifestFile): boolean {
+  return a.path === b.path && a.size === b.size && a.sha256 === b.sha256 && TAG_KEYS.every((k) => a.tags?.[k] === b.tags?.[k]);
+}
+
 function sameFiles(a: readonly ManifestFile[], b: readonly ManifestFile[]): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return a.length === b.length && a.every((f, i) => sameFile(f, b[i] as ManifestFile));
 }
 
 /**
- * Runs one sync of `options.store` from `options.sources`. Publishes a complete new state or nothing:
- * any file that no source could deliver intact aborts the publish (staged files are kept, so the
- * next run resumes). Throws LockedError, SourceError (no source usable, or files missing),
+ * Runs one sync of `options.store` from `options.sources`. From a manifest upstream it publishes the
+ * complete new state or nothing: any file that no source could deliver intact aborts the publish
+ * (staged files are kept, so the next run resumes). From a source without a manifest, a run where
+ * some files failed publishes the rest and deletes nothing (result "partial"). Throws LockedError, SourceError (no source usable, or files missing),
  * IntegrityError (every source served wrong bytes), SignatureError, RefusedPlanError, IoError.
  */
 export async function runSync(options: SyncOptions): Promise<RunSummary> {
@@ -116,6 +121,7 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
     added: 0,
     updated: 0,
     removed: 0,
+    failed: 0,
     bytes: 0,
     elapsedMs: 0,
   };
@@ -147,7 +153,7 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   const ctx = { store, sources: ordered, down, failuresInRow: new Map<Source, number>(), retry: options.retry, inFlight: new Map<string, Promise<unknown>>(), state, now, emit };
   const queue = new PQueue({ concurrency: options.concurrency });
   const fetched: Fetched[] = [];
-  const failures: UpdateMirrorError[] = [];
+  const failures: { path: string; error: UpdateMirrorError }[] = [];
   let bug: unknown;
   for (const file of toFetch) {
     // Fed as it drains, so a plan of 40,000 files never holds 40,000 pending tasks at once.
@@ -158,7 +164,7 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
           fetched.push(await fetchFile(file, ctx));
         } catch (err) {
           if (!(err instanceof UpdateMirrorError)) throw err;
-          failures.push(err);
+          failures.push({ path: file.path, error: err });
         }
       })
       .catch((err: unknown) => {
@@ -169,24 +175,43 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   await queue.onIdle();
   if (bug !== undefined) throw bug;
   summary.bytes = fetched.reduce((sum, f) => sum + f.transferred, 0);
+  const failed = new Set(failures.map((f) => f.path));
   if (failures.length > 0) {
-    const message = `${failures.length} of ${toFetch.length} files could not be fetched intact; nothing was published (the ${fetched.length} fetched are staged for the next run). First: ${failures[0]?.message}`;
-    const local = failures.find((f) => f instanceof IoError);
-    if (local) throw new IoError(`${message}; the local disk failed: ${local.message}`);
-    throw failures.every((f) => f instanceof IntegrityError) ? new IntegrityError(message) : new SourceError(message);
+    const errors = failures.map((f) => f.error);
+    const local = errors.find((e) => e instanceof IoError);
+    // A manifest names one consistent set: it is published whole or not at all. A source without one
+    // has no such set, so what verified is published, the rest keeps its previous version, and nothing
+    // is deleted (as rclone does); the run ends "partial" and the next run tries the rest again.
+    if (local !== undefined || choice.kind !== "listing" || (fetched.length === 0 && committed === undefined)) {
+      const message = `${failures.length} of ${toFetch.length} files could not be fetched intact; nothing was published (the ${fetched.length} fetched are staged for the next run). First: ${errors[0]?.message}`;
+      if (local) throw new IoError(`${message}; the local disk failed: ${local.message}`);
+      throw errors.every((e) => e instanceof IntegrityError) ? new IntegrityError(message) : new SourceError(message);
+    }
   }
 
   const byPath = new Map(target.map((t) => [t.path, t]));
+  const currentByPath = new Map(current.map((f) => [f.path, f]));
+  // In a partial run: files that failed keep their previous entry, and removed files stay.
+  const carried = failed.size === 0 ? [] : [...plan.update.filter((f) => failed.has(f.path)).map((f) => currentByPath.get(f.path) as ManifestFile), ...plan.remove];
   const files = sortFiles([
     ...plan.keep,
+    ...carried,
     ...fetched.map((f): ManifestFile => {
       const tags = byPath.get(f.path)?.tags;
       return { path: f.path, size: f.size, sha256: f.sha256, ...(tags && { tags }) };
     }),
   ]);
+  if (failed.size > 0) {
+    summary.added = plan.add.filter((f) => !failed.has(f.path)).length;
+    summary.updated = plan.update.filter((f) => !failed.has(f.path)).length;
+    summary.removed = 0;
+    summary.failed = failed.size;
+  }
   if (choice.kind === "listing") {
     state.listed = {};
     for (const f of files) {
+      // A carried entry's bytes are not what the listing shows now: no hint, so it is fetched again.
+      if (failed.has(f.path)) continue;
       const t = byPath.get(f.path);
       state.listed[f.path] = { size: f.size, sha256: f.sha256, ...(t?.mtimeMs !== undefined && { mtimeMs: t.mtimeMs }) };
     }
@@ -197,9 +222,10 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
     state.sources[choice.source.label] = { ...state.sources[choice.source.label], version: upstreamVersion, fingerprint, ...(choice.upstream.validator !== undefined && { validator: choice.upstream.validator }) };
     if (choice.keyId !== undefined) state.trusted[choice.keyId] = Math.max(state.trusted[choice.keyId] ?? 0, upstreamVersion);
   };
+  const partial = failed.size > 0;
   if (committed && sameFiles(files, committed.manifest.files)) {
     remember();
-    return finish("unchanged");
+    return finish(partial ? "partial" : "unchanged");
   }
 
   const version = Math.max(state.highestVersion, committed?.manifest.version ?? 0) + 1;
@@ -217,5 +243,5 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   state.highestVersion = version;
   remember();
   summary.version = version;
-  return await finish("updated");
+  return await finish(partial ? "partial" : "updated");
 }

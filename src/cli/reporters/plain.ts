@@ -28,7 +28,9 @@ export function plainLines(event: EngineEvent, verbose: boolean): string[] {
       const moved = `${formatBytes(s.bytes)} fetched in ${formatSeconds(s.elapsedMs)} (${formatRate(s.bytes, s.elapsedMs)})`;
       if (s.result === "dry-run") return [`dry run: would apply ${changes}; nothing was changed`];
       if (s.result === "unchanged") return [`up to date at version ${s.version ?? "none"} (source ${s.source}); ${moved}`];
-      return [`published version ${s.version} (was ${s.previousVersion ?? "none"}) from ${s.source}: ${changes}; ${moved}`];
+      const failed = s.result === "partial" ? `; ${s.failed} failed (kept as they were)` : "";
+      if (s.result === "partial" && s.version === s.previousVersion) return [`nothing new could be published (source ${s.source})${failed}; ${moved}`];
+      return [`published version ${s.version} (was ${s.previousVersion ?? "none"}) from ${s.source}: ${changes}${failed}; ${moved}`];
     }
     default:
       return [];
