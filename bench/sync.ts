@@ -1,7 +1,7 @@
 // Sync benchmark: `update-mirror sync` over loopback HTTP (full, no-op, delta) against rclone and aria2c on the same server.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, closeSync, constants, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +12,7 @@ import { METADATA_DIR } from "../src/mirror/layout.js";
 import { readMirrorManifest } from "../src/mirror/metadata.js";
 import { type ServerCounts, startStaticServer } from "./static-server.js";
 import { prng, randomBuffer } from "./random.js";
+import { aptInstall, findExecutable } from "./tools.js";
 import { watchPeakRss } from "./peak-rss.js";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
@@ -161,34 +162,6 @@ function warmPageCache(files: readonly string[]): void {
       closeSync(fd);
     }
   }
-}
-
-function findExecutable(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin").split(path.delimiter)) {
-    const candidate = path.join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this folder
-    }
-  }
-  return undefined;
-}
-
-/** Installs missing Debian packages once; returns why it could not, or undefined on success. */
-function aptInstall(packages: readonly string[]): string | undefined {
-  if (packages.length === 0) return undefined;
-  if (!findExecutable("apt-get")) return "apt-get is not available";
-  if (process.getuid?.() !== 0) return "not running as root, so apt-get cannot install";
-  console.log(`installing ${packages.join(", ")} (apt-get)…`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  for (const args of [["update", "-qq"], ["install", "-y", "-qq", ...packages]]) {
-    const res = spawnSync("apt-get", args, { env, encoding: "utf8", timeout: 5 * 60_000 });
-    if (res.error) return `apt-get ${args[0]}: ${res.error.message}`;
-    if (res.status !== 0) return `apt-get ${args[0]} exited with ${res.status}: ${(res.stderr || res.stdout).trim().split("\n").slice(-3).join(" / ")}`;
-  }
-  return undefined;
 }
 
 interface Tools {

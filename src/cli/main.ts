@@ -1,9 +1,12 @@
 // CLI entry: yargs commands, and the one error boundary that prints failures and picks the exit code.
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
+import { exportCommand } from "../commands/export.js";
+import { importCommand } from "../commands/import.js";
 import { indexCommand } from "../commands/index-command.js";
 import { keygenCommand } from "../commands/keygen.js";
 import { rollbackCommand } from "../commands/rollback.js";
+import { serveCommand } from "../commands/serve.js";
 import { syncCommand } from "../commands/sync.js";
 import { verifyCommand } from "../commands/verify.js";
 import { UpdateMirrorError, UsageError } from "../core/errors.js";
@@ -20,6 +23,9 @@ export async function runCli(argv: string[]): Promise<number> {
     .command(verifyCommand)
     .command(syncCommand)
     .command(rollbackCommand)
+    .command(exportCommand)
+    .command(importCommand)
+    .command(serveCommand)
     .demandCommand(1, "Give a command; see --help")
     .recommendCommands()
     .strict()

@@ -131,7 +131,10 @@ function isCount(value: Json, min: number): value is number {
 }
 
 function checkTags(value: Json, where: () => string, fail: (msg: string) => never): void {
-  if (!isObject(value)) return fail(`${where()}.tags: must be an object`);
+  if (!isObject(value)) {
+    fail(`${where()}.tags: must be an object`);
+    return;
+  }
   for (const key in value) {
     if (!(TAG_KEYS as readonly string[]).includes(key)) fail(`${where()}.tags: unknown field ${JSON.stringify(key)}`);
     const tag = value[key];

@@ -50,6 +50,8 @@ export interface OpenOptions {
    * changed since (HTTP If-Range) starts over at 0 instead of sending a range of other bytes.
    */
   ifRange?: string;
+  /** The content the caller expects, when known: a source that also holds content by hash may serve it from there. */
+  sha256?: string;
   signal?: AbortSignal;
 }
 
@@ -83,6 +85,12 @@ export interface Source {
   list(signal?: AbortSignal): Promise<SourceEntry[]>;
   /** Opens one file by its safe relative path. Throws NotFoundError or SourceError. */
   open(path: string, options?: OpenOptions): Promise<OpenedFile>;
+  /**
+   * Reads a small public metadata file beside the manifest (`.update-mirror/<name>`, e.g. a delta
+   * bundle's delta.json), whole; undefined when there is none. Optional: kinds without it have none.
+   * Throws SourceError.
+   */
+  readMetadata?(name: string): Promise<Buffer | undefined>;
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
 }

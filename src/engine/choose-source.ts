@@ -58,9 +58,10 @@ function accept(source: Source, upstream: UpstreamManifest, trust: TrustPolicy, 
  * Probes every source (in parallel, each with retries) and returns the newest acceptable manifest,
  * the earliest source on a tie; a source that has not changed since last run counts with the
  * version it had. Without any manifest, the first source that answered "none" is listed instead.
- * Throws the first source's error, with every source's reason, when none is usable.
+ * Throws the first source's error, with every source's reason, when none is usable. Signatures are
+ * fetched when trust is set or `wantSignature` (a replica carries the upstream's signature over).
  */
-export async function chooseSource(sources: readonly Source[], state: MirrorState, fingerprint: string, trust: TrustPolicy, retry: RetryPolicy, now: Date, emit: Emit): Promise<{ choice: Choice; down: Set<Source> }> {
+export async function chooseSource(sources: readonly Source[], state: MirrorState, fingerprint: string, trust: TrustPolicy, retry: RetryPolicy, now: Date, emit: Emit, wantSignature = false): Promise<{ choice: Choice; down: Set<Source> }> {
   const down = new Set<Source>();
   const probed: Probed[] = await Promise.all(
     sources.map(async (source): Promise<Probed> => {
@@ -72,7 +73,7 @@ export async function chooseSource(sources: readonly Source[], state: MirrorStat
       }
       const validator = remembered?.fingerprint === fingerprint && remembered.version !== undefined ? remembered.validator : undefined;
       try {
-        const probe = await withRetry(() => source.probeManifest(validator, { signature: trust.keys.length > 0 }), retry);
+        const probe = await withRetry(() => source.probeManifest(validator, { signature: wantSignature || trust.keys.length > 0 }), retry);
         if (probe.kind === "unchanged") {
           const version = remembered?.version ?? 0;
           emit({ type: "source:probe", source: source.label, result: "unchanged", version });

@@ -94,6 +94,7 @@ async function fetchOnce(file: TargetFile, key: string, ctx: FetchContext): Prom
           const opened = await source.open(file.path, {
             offset,
             expectedSize: file.size,
+            ...(file.sha256 !== undefined && { sha256: file.sha256 }),
             ...(offset > 0 && partial.validator !== undefined && { ifRange: partial.validator }),
           });
           ctx.emit({ type: "file:start", path: file.path, size: file.size, source: source.label, offset: opened.offset });

@@ -1,7 +1,7 @@
 // The sync job: choose a source, plan, fetch through a queue, verify, publish, commit — the one engine every verb reuses.
 import { createHash } from "node:crypto";
 import PQueue from "p-queue";
-import { IntegrityError, IoError, SourceError, UpdateMirrorError } from "../core/errors.js";
+import { IntegrityError, IoError, NotFoundError, RefusedPlanError, SourceError, UpdateMirrorError } from "../core/errors.js";
 import { formatTimestamp, MANIFEST_FORMAT, type Manifest, type ManifestFile, sortFiles, TAG_KEYS } from "../core/manifest.js";
 import type { Source } from "../core/source.js";
 import type { Committed, ManifestSigner, MirrorState, Store } from "../core/store.js";
@@ -30,6 +30,18 @@ export interface SyncOptions {
   retry: RetryPolicy;
   maxDelete: MaxDelete;
   keepGenerations: number;
+  /**
+   * Carry the chosen upstream manifest over as it is — same version, bytes and signature — instead of
+   * publishing a new one of ours (export and import, where the DMZ's signature must survive the trip).
+   * Needs a manifest upstream and every file (no selection); a lower version than the committed one
+   * is a rollback (refused unless `trust.allowRollback`), an equal one with other content a conflict.
+   */
+  replicate?: boolean;
+  /**
+   * Called with the files this run must fetch (those the store does not already hold), before any
+   * is fetched or anything changes; may throw to stop the run (a delta import checks its base).
+   */
+  checkPlan?: (missing: readonly TargetFile[], committedVersion: number | undefined) => void | Promise<void>;
   now?: () => Date;
   emit: Emit;
 }
@@ -56,6 +68,22 @@ async function targetOf(choice: Choice, options: SyncOptions, listedHints: Recor
       return { path: e.path, size: e.size, ...(e.mtimeMs !== undefined && { mtimeMs: e.mtimeMs }), ...(known !== undefined && { sha256: known }), ...(tags && { tags }) };
     })
     .filter(select);
+}
+
+/** In replica mode: the upstream must carry a manifest, and its version may not go back or fork. */
+function checkReplica(choice: Choice, committed: Committed | undefined, allowRollback: boolean): void {
+  if (choice.kind === "listing") {
+    throw new NotFoundError(`${choice.source.label}: holds no update-mirror manifest (.update-mirror/manifest.json), so it is not an exported mirror`);
+  }
+  if (choice.kind !== "manifest" || !committed) return;
+  const { manifest, bytes } = choice.upstream;
+  const have = committed.manifest.version;
+  if (manifest.version === have && !bytes.equals(committed.bytes)) {
+    throw new RefusedPlanError(`${choice.source.label}: holds version ${manifest.version} with other content than the version ${have} here: they come from different mirrors; nothing was changed`);
+  }
+  if (manifest.version < have && !allowRollback) {
+    throw new RefusedPlanError(`${choice.source.label}: holds version ${manifest.version}, older than version ${have} here: refused as a rollback (--allow-rollback overrides); nothing was changed`);
+  }
 }
 
 function sameFile(a: ManifestFile, b: ManifestFile): boolean {
@@ -111,7 +139,8 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   const { store, emit } = options;
   const { committed, state, fingerprint, now, started } = run;
   const current = committed?.manifest.files ?? [];
-  const { choice, down } = await chooseSource(options.sources, state, fingerprint, options.trust, options.retry, now(), emit);
+  const { choice, down } = await chooseSource(options.sources, state, fingerprint, options.trust, options.retry, now(), emit, options.replicate === true);
+  if (options.replicate) checkReplica(choice, committed, options.trust.allowRollback);
   const summary: RunSummary = {
     result: "unchanged",
     version: committed?.manifest.version ?? null,
@@ -144,8 +173,10 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   if (options.dryRun) return finish("dry-run");
 
   const toFetch = [...plan.add, ...plan.update];
-  let needed = 0;
-  for (const f of toFetch) if (f.sha256 === undefined || !(await store.hasObject(f.sha256, f.size))) needed += f.size;
+  const missing: TargetFile[] = [];
+  for (const f of toFetch) if (f.sha256 === undefined || !(await store.hasObject(f.sha256, f.size))) missing.push(f);
+  await options.checkPlan?.(missing, committed?.manifest.version);
+  const needed = missing.reduce((sum, f) => sum + f.size, 0);
   const free = await store.freeBytes();
   if (needed > free) throw new IoError(`${store.label}: the plan needs ${needed} bytes of space, only ${free} are free; nothing was changed`);
 
@@ -223,9 +254,21 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
     if (choice.keyId !== undefined) state.trusted[choice.keyId] = Math.max(state.trusted[choice.keyId] ?? 0, upstreamVersion);
   };
   const partial = failed.size > 0;
-  if (committed && sameFiles(files, committed.manifest.files)) {
+  // A replica is unchanged only when the manifest itself is: a new version may list the same files.
+  const unchanged = options.replicate && choice.kind === "manifest" ? committed?.bytes.equals(choice.upstream.bytes) === true : committed !== undefined && sameFiles(files, committed.manifest.files);
+  if (unchanged) {
     remember();
     return finish(partial ? "partial" : "unchanged");
+  }
+
+  if (options.replicate && choice.kind === "manifest") {
+    const { manifest, signature } = choice.upstream;
+    emit({ type: "publish:start", version: manifest.version });
+    await store.publish(manifest, { keepGenerations: options.keepGenerations, ...(signature !== undefined && { sign: () => signature }) });
+    state.highestVersion = Math.max(state.highestVersion, manifest.version);
+    remember();
+    summary.version = manifest.version;
+    return await finish("updated");
   }
 
   const version = Math.max(state.highestVersion, committed?.manifest.version ?? 0) + 1;

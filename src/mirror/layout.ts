@@ -17,6 +17,12 @@ export interface MirrorLayout {
   signature: string;
   sums: string;
   privateDir: string;
+  /** Verified content by SHA-256 (`objects/<hex>`): staged for a publish, or retained from earlier generations. */
+  objectsDir: string;
+  /** Retained previous manifests, `manifests/<version>.json`. */
+  manifestsDir: string;
+  /** Present only while a publish is under way (or was cut short and must be rolled forward). */
+  journal: string;
   /** Temporary files for atomic writes; same file system as the mirror, so rename never crosses devices. */
   tmpDir: string;
 }
@@ -31,6 +37,9 @@ export function mirrorLayout(root: string): MirrorLayout {
     signature: join(metadataDir, SIGNATURE_NAME),
     sums: join(metadataDir, SUMS_NAME),
     privateDir,
+    objectsDir: join(privateDir, "objects"),
+    manifestsDir: join(privateDir, "manifests"),
+    journal: join(privateDir, "journal.json"),
     tmpDir: join(privateDir, "tmp"),
   };
 }

@@ -78,3 +78,9 @@ export async function commitMirrorMetadata(root: string, manifest: Manifest, sig
 export function manifestSigner(key: SecretKey, now = new Date()): ManifestSigner {
   return (bytes) => signDetached(bytes, key, defaultTrustedComment(MANIFEST_NAME, now));
 }
+
+/** Writes a public file beside the manifest (`.update-mirror/<name>`, e.g. a medium's README.txt), atomically. */
+export async function writeMetadataFile(root: string, name: string, data: Uint8Array): Promise<void> {
+  const layout = mirrorLayout(root);
+  await writeFileAtomic(`${layout.metadataDir}/${name}`, data, { tmpDir: layout.tmpDir });
+}

@@ -1,11 +1,11 @@
 // Folder source: a local path or file:// URL (a mounted share, a medium, another mirror on disk).
 import { createReadStream } from "node:fs";
-import { open as openFile, stat } from "node:fs/promises";
+import { open as openFile, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { fsError, NotFoundError, SourceError, UpdateMirrorError } from "../core/errors.js";
 import type { ManifestProbe, OpenedFile, OpenOptions, Source, SourceEntry } from "../core/source.js";
 import { walkPayload } from "../fs/safe-tree.js";
-import { mirrorLayout } from "../mirror/layout.js";
+import { METADATA_DIR, mirrorLayout } from "../mirror/layout.js";
 import { readMirrorManifest, readMirrorSignature } from "../mirror/metadata.js";
 
 // Large reads: hashing and copying are faster with 1 MiB chunks than the 64 KiB default.
@@ -21,12 +21,19 @@ function sourceError(err: unknown, label: string, what: string): UpdateMirrorErr
 
 export function createFolderSource(root: string): Source {
   const label = root;
+  const layout = mirrorLayout(root);
+  // A mirror whose publish was cut short (a medium yanked mid-export) has some files already replaced
+  // by the next version; the previous version's content is kept by hash among its objects.
+  let publishPending = false;
   return {
     label,
     capabilities: { rangeReads: true, mtimePrecisionMs: 1 },
 
     async probeManifest(validator, options = {}): Promise<ManifestProbe> {
-      const layout = mirrorLayout(root);
+      publishPending = await stat(layout.journal).then(
+        () => true,
+        () => false,
+      );
       let current: string;
       try {
         const st = await stat(layout.manifest);
@@ -56,15 +63,25 @@ export function createFolderSource(root: string): Source {
     },
 
     async open(path: string, options: OpenOptions = {}): Promise<OpenedFile> {
-      const file = join(root, path);
       const offset = options.offset ?? 0;
+      const retained = publishPending && options.sha256 !== undefined ? await openFile(join(layout.objectsDir, options.sha256), "r").catch(() => undefined) : undefined;
       // Open first so "not found" is an error of open(), not of the stream.
-      const handle = await openFile(file, "r").catch((err: unknown) => {
-        throw sourceError(err, label, path);
-      });
+      const handle =
+        retained ??
+        (await openFile(join(root, path), "r").catch((err: unknown) => {
+          throw sourceError(err, label, path);
+        }));
       const size = (await handle.stat()).size;
       const stream = createReadStream("", { fd: handle, start: offset, highWaterMark: READ_CHUNK, ...(options.signal && { signal: options.signal }) });
       return { body: stream, offset, size };
+    },
+
+    async readMetadata(name: string): Promise<Buffer | undefined> {
+      return readFile(join(layout.metadataDir, name)).catch((err: unknown) => {
+        const mapped = sourceError(err, label, `${METADATA_DIR}/${name}`);
+        if (mapped instanceof NotFoundError) return undefined;
+        throw mapped;
+      });
     },
 
     async close(): Promise<void> {},

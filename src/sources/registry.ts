@@ -1,6 +1,7 @@
 // Source registry: turns `--source` specs into Source objects; the one place that knows every kind.
+import { stat } from "node:fs/promises";
 import type { Dispatcher } from "undici";
-import { UsageError } from "../core/errors.js";
+import { fsError, UsageError } from "../core/errors.js";
 import type { Source } from "../core/source.js";
 import { createDispatcher } from "../net/dispatcher.js";
 import type { HttpOptions } from "../net/http-options.js";
@@ -43,4 +44,20 @@ export function openSources(specs: readonly string[], http: HttpOptions): Opened
       await dispatcher?.close();
     },
   };
+}
+
+/**
+ * Opens a removable medium: a folder (an exported mirror) as a folder source, a file as an archive,
+ * and a base name whose volumes exist (`full.tar` for `full.tar.001`, ...) as a split archive.
+ * Throws NotFoundError/IoError naming the medium, or what openArchive throws.
+ */
+export async function openMediumSource(path: string): Promise<Source> {
+  const info = await stat(path).catch(async (err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" && (await stat(`${path}.001`).catch(() => undefined))) return undefined;
+    throw fsError(err, `medium ${path}`);
+  });
+  if (info?.isDirectory()) return createFolderSource(path);
+  // Loaded on use: the archive readers are only needed for archives.
+  const { openArchiveSource } = await import("./archive.js");
+  return openArchiveSource(path);
 }

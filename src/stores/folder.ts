@@ -12,6 +12,7 @@ import { fsyncDir, writeFileAtomic } from "../fs/atomic-write.js";
 import { syncFileSystem } from "../fs/sync-fs.js";
 import { mirrorLayout } from "../mirror/layout.js";
 import { commitMirrorMetadata, readMirrorManifest, readMirrorSignature } from "../mirror/metadata.js";
+import { retainedVersions } from "../mirror/retained.js";
 import { acquireLock } from "./folder-lock.js";
 
 /** A publish in progress, written before the first file moves so a crash can be rolled forward. */
@@ -49,12 +50,12 @@ function isMissing(err: unknown): boolean {
 export function createFolderStore(root: string): Store {
   const layout = mirrorLayout(root);
   const dirs = {
-    objects: join(layout.privateDir, "objects"),
+    objects: layout.objectsDir,
     partial: join(layout.privateDir, "partial"),
-    manifests: join(layout.privateDir, "manifests"),
+    manifests: layout.manifestsDir,
   };
   const files = {
-    journal: join(layout.privateDir, "journal.json"),
+    journal: layout.journal,
     state: join(layout.privateDir, "state.json"),
     lock: join(layout.privateDir, "lock"),
   };
@@ -317,20 +318,7 @@ export function createFolderStore(root: string): Store {
     return fs.bavail * fs.bsize;
   }
 
-  async function retainedVersions(): Promise<number[]> {
-    let names: string[];
-    try {
-      names = await readdir(dirs.manifests);
-    } catch (err) {
-      if (isMissing(err)) return [];
-      throw fsError(err, dirs.manifests);
-    }
-    return names
-      .map((n) => /^(\d+)\.json$/.exec(n)?.[1])
-      .filter((v): v is string => v !== undefined)
-      .map(Number)
-      .sort((a, b) => b - a);
-  }
+  const generations = () => retainedVersions(root);
 
   async function readGeneration(version: number): Promise<Manifest> {
     const file = join(dirs.manifests, `${version}.json`);
@@ -345,7 +333,7 @@ export function createFolderStore(root: string): Store {
 
   /** Keeps the newest `keep` previous manifests and the objects they need that the tree does not hold. */
   async function pruneGenerations(current: Manifest, keep: number): Promise<void> {
-    const versions = (await retainedVersions()).filter((v) => v !== current.version);
+    const versions = (await generations()).filter((v) => v !== current.version);
     const kept = versions.slice(0, keep);
     for (const v of versions.slice(keep)) await rm(join(dirs.manifests, `${v}.json`), { force: true });
     const needed = new Set<string>();
@@ -569,7 +557,7 @@ export function createFolderStore(root: string): Store {
       }
     },
 
-    generations: retainedVersions,
+    generations,
     readGeneration,
   };
 }

@@ -16,12 +16,14 @@ const ALLOWED: Record<string, string[]> = {
   net: ["core"],
   wrap: ["core"],
   config: ["core"],
+  archive: ["core", "fs"],
   mirror: ["core", "crypto", "fs", "hash", "config", "version"],
-  sources: ["core", "fs", "mirror", "net"],
+  sources: ["core", "archive", "fs", "mirror", "net"],
   stores: ["core", "fs", "mirror"],
   engine: ["core", "crypto", "mirror", "wrap", "version"],
+  serve: ["core", "fs", "mirror", "net", "config", "crypto"],
   cli: ["core", "config", "crypto", "engine", "net", "wrap", "commands", "version"],
-  commands: ["core", "config", "crypto", "mirror", "engine", "sources", "stores", "wrap", "cli", "version"],
+  commands: ["core", "archive", "config", "crypto", "mirror", "engine", "sources", "stores", "wrap", "cli", "serve", "version"],
 };
 
 function sourceFiles(dir: string): string[] {

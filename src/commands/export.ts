@@ -1,0 +1,66 @@
+// `export`: copy a mirror onto removable media — a folder that is itself a mirror, or one .zip/.tar archive, whole or a delta.
+import type { Argv, CommandModule } from "yargs";
+import { createRuntime, type GlobalArgs } from "../cli/runtime.js";
+import { UsageError } from "../core/errors.js";
+
+interface ExportArgs extends GlobalArgs {
+  mirror: string;
+  to: string;
+  since?: string | undefined;
+  "split-size"?: string | undefined;
+  "allow-rollback": boolean;
+  "dry-run": boolean;
+  json: boolean;
+  verbose: boolean;
+}
+
+/** The archive format a --to path names by its extension, or undefined for a folder. */
+export function archiveFormatOf(path: string): "zip" | "tar" | undefined {
+  const lower = path.toLowerCase();
+  if (lower.endsWith(".zip")) return "zip";
+  if (lower.endsWith(".tar")) return "tar";
+  return undefined;
+}
+
+/** Parses a size such as 4G, 700M or 65536 (binary units: K = 1024). */
+export function parseSize(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`${flag}: not a size: ${JSON.stringify(text)} (use e.g. 4G, 700M, 65536)`);
+  const power = " kmgt".indexOf((m[2] ?? "").toLowerCase() || " ");
+  return Math.floor(Number(m[1]) * 1024 ** power);
+}
+
+export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
+  command: "export <mirror>",
+  describe: "Copy a mirror onto removable media: a folder (itself a mirror) or a .zip/.tar archive, whole or only what changed",
+  builder: (yargs: Argv<GlobalArgs>) =>
+    yargs
+      .positional("mirror", { type: "string", demandOption: true, describe: "The mirror folder to export" })
+      .option("to", { type: "string", demandOption: true, describe: "A folder on the medium, or FILE.zip / FILE.tar" })
+      .option("since", { type: "string", describe: "Only what changed since this version (a number) or this manifest file: a delta archive" })
+      .option("split-size", { type: "string", describe: "Split an archive into volumes of at most this size (e.g. 4G for FAT32, 4480M for a DVD)" })
+      .option("allow-rollback", { type: "boolean", default: false, describe: "Overwrite a folder medium holding a newer version" })
+      .option("dry-run", { type: "boolean", default: false, describe: "Print what would be copied, change nothing" })
+      .option("json", { type: "boolean", default: false, describe: "NDJSON events on stdout" })
+      .option("verbose", { alias: "v", type: "boolean", default: false, describe: "A line per file" })
+      .example("$0 export /srv/mirror --to /media/usb", "the medium becomes a mirror; running it again updates it in place")
+      .example("$0 export /srv/mirror --to /media/usb/delta.zip --since 41", "only what changed since version 41, in one archive")
+      .example("$0 export /srv/mirror --to /media/usb/full.tar --split-size 4G", "volumes that fit FAT32"),
+  handler: async (args) => {
+    const rt = createRuntime(args);
+    const format = archiveFormatOf(args.to);
+    const splitSize = args["split-size"] === undefined ? undefined : parseSize(args["split-size"], "--split-size");
+    if (format === undefined) {
+      if (args.since !== undefined) throw new UsageError(`--since: a delta is written as one archive; give --to a FILE.zip or FILE.tar (got ${args.to})`);
+      if (splitSize !== undefined) throw new UsageError(`--split-size: only archives are split; give --to a FILE.zip or FILE.tar (got ${args.to})`);
+      const { exportToFolder } = await import("./export-folder.js");
+      await exportToFolder({ mirror: args.mirror, to: args.to, allowRollback: args["allow-rollback"], dryRun: args["dry-run"], json: args.json, verbose: args.verbose }, rt);
+      return;
+    }
+    const { exportToArchive } = await import("./export-archive.js");
+    await exportToArchive(
+      { mirror: args.mirror, to: args.to, format, ...(splitSize !== undefined && { splitSize }), ...(args.since !== undefined && { since: args.since }), dryRun: args["dry-run"], json: args.json, verbose: args.verbose },
+      rt,
+    );
+  },
+};

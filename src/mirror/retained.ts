@@ -1,0 +1,50 @@
+// Read-only view of what a folder mirror retains privately: previous manifests and content objects by hash.
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fsError } from "../core/errors.js";
+import { mirrorLayout } from "./layout.js";
+
+/**
+ * Where a folder store keeps retained state below `.update-mirror/private/` (see docs/architecture.md):
+ * `manifests/<version>.json` for each retained previous generation, and `objects/<sha256>` for
+ * verified content (staged for a publish, or kept for a retained generation). Readers other than the
+ * store must treat both as read-only, and must not trust an object's bytes without checking them:
+ * an object may still be being written, or torn by a crash.
+ */
+export interface RetainedLayout {
+  manifestsDir: string;
+  objectsDir: string;
+  /** The retained manifest of `version`. */
+  manifest(version: number): string;
+  /** The object holding content with this SHA-256 (64 lowercase hex digits). */
+  object(sha256: string): string;
+}
+
+export function retainedLayout(root: string): RetainedLayout {
+  const { manifestsDir, objectsDir } = mirrorLayout(root);
+  return {
+    manifestsDir,
+    objectsDir,
+    manifest: (version) => join(manifestsDir, `${version}.json`),
+    object: (sha256) => join(objectsDir, sha256),
+  };
+}
+
+/** Versions of the retained previous manifests, newest first; empty when none are kept. Throws IoError. */
+export async function retainedVersions(root: string): Promise<number[]> {
+  const dir = retainedLayout(root).manifestsDir;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return [];
+    throw fsError(err, dir);
+  }
+  return names
+    .map((n) => /^(\d+)\.json$/.exec(n)?.[1])
+    .filter((v): v is string => v !== undefined)
+    .map(Number)
+    .filter((v) => Number.isSafeInteger(v))
+    .sort((a, b) => b - a);
+}

@@ -1,0 +1,64 @@
+// Archive source: an exported .zip/.tar (or its split volumes) read in place, as the engine reads any other source.
+import { createHash } from "node:crypto";
+import { ManifestError, NotFoundError, SourceError } from "../core/errors.js";
+import { MAX_MANIFEST_BYTES, parseManifest } from "../core/manifest.js";
+import type { ManifestProbe, OpenedFile, OpenOptions, ProbeOptions, Source, SourceEntry } from "../core/source.js";
+import { openArchive } from "../archive/reader.js";
+import { MANIFEST_NAME, METADATA_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
+
+// Metadata files beside the manifest are small; anything bigger is not ours.
+const MAX_METADATA_BYTES = 1024 * 1024;
+
+async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Opens `path` (an archive, or the first volume or base name of a split set) as a Source. The
+ * archive is checked as a whole first: hostile entries (links, devices, unsafe or duplicate names)
+ * refuse it before anything is read. Throws what openArchive throws.
+ */
+export async function openArchiveSource(path: string): Promise<Source> {
+  const reader = await openArchive(path);
+  const label = path;
+  const entry = (name: string) => reader.entries.get(name);
+  async function readSmall(name: string, limit: number): Promise<Buffer | undefined> {
+    const found = entry(name);
+    if (!found) return undefined;
+    if (found.size > limit) throw new ManifestError(`${label}: ${name} is ${found.size} bytes, more than the limit of ${limit}`);
+    return readAll(reader.open(name));
+  }
+  return {
+    label,
+    capabilities: { rangeReads: true, mtimePrecisionMs: 1000 },
+
+    async probeManifest(validator: string | undefined, options: ProbeOptions = {}): Promise<ManifestProbe> {
+      const manifestName = `${METADATA_DIR}/${MANIFEST_NAME}`;
+      const bytes = await readSmall(manifestName, MAX_MANIFEST_BYTES);
+      if (bytes === undefined) return { kind: "none" };
+      // The archive file may be replaced by another export of the same name: its manifest says which.
+      const digest = createHash("sha256").update(bytes).digest("hex");
+      if (validator === digest) return { kind: "unchanged" };
+      const manifest = parseManifest(bytes, `${label}: ${manifestName}`);
+      const signature = options.signature ? (await readSmall(`${METADATA_DIR}/${SIGNATURE_NAME}`, MAX_METADATA_BYTES))?.toString("utf8") : undefined;
+      return { kind: "manifest", upstream: { manifest, bytes, validator: digest, ...(signature !== undefined && { signature }) } };
+    },
+
+    async list(): Promise<SourceEntry[]> {
+      throw new SourceError(`${label}: an archive is imported by its manifest; this one has none`);
+    },
+
+    async open(path: string, options: OpenOptions = {}): Promise<OpenedFile> {
+      const found = entry(path);
+      if (!found) throw new NotFoundError(`${label}: ${path}: not in the archive`);
+      const offset = Math.min(options.offset ?? 0, found.size);
+      return { body: reader.open(path, offset), offset, size: found.size };
+    },
+
+    readMetadata: (name: string) => readSmall(`${METADATA_DIR}/${name}`, MAX_METADATA_BYTES),
+
+    close: () => reader.close(),
+  };
+}
