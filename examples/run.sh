@@ -34,4 +34,11 @@ if command -v minisign >/dev/null; then minisign -Vm "$out/mirror/.update-mirror
 
 echo "== the previous generation is kept for rollback"
 um rollback --dest "$out/mirror" --list
-echo "example OK: the mirror is in $out/mirror"
+
+echo "== across the air gap: export to a medium (a folder and a tar), import inside, checked against our key"
+um export "$out/mirror" --to "$out/usb"
+um export "$out/mirror" --to "$out/usb-full.tar"
+um import "$out/usb" --to "$out/inside" --trust "$out/keys/mirror.pub"
+um import "$out/usb-full.tar" --to "$out/inside" --trust "$out/keys/mirror.pub"
+um verify "$out/inside" --pubkey "$out/keys/mirror.pub"
+echo "example OK: the mirror is in $out/mirror, its copy across the air gap in $out/inside"
