@@ -1,5 +1,5 @@
 // Folder source: a local path or file:// URL (a mounted share, a medium, another mirror on disk).
-import { createReadStream } from "node:fs";
+import { constants, createReadStream } from "node:fs";
 import { open as openFile, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { fsError, NotFoundError, SourceError, UpdateMirrorError } from "../core/errors.js";
@@ -68,10 +68,17 @@ export function createFolderSource(root: string): Source {
       // Open first so "not found" is an error of open(), not of the stream.
       const handle =
         retained ??
-        (await openFile(join(root, path), "r").catch((err: unknown) => {
+        // Never through a link, and never blocking on a FIFO: a listing refuses both, and a path a
+        // medium's manifest names must be a regular file.
+        (await openFile(join(root, path), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: unknown) => {
           throw sourceError(err, label, path);
         }));
-      const size = (await handle.stat()).size;
+      const info = await handle.stat();
+      if (!info.isFile()) {
+        await handle.close();
+        throw new SourceError(`${label}: ${path}: not a regular file`, { retryable: false });
+      }
+      const size = info.size;
       const stream = createReadStream("", { fd: handle, start: offset, highWaterMark: READ_CHUNK, ...(options.signal && { signal: options.signal }) });
       return { body: stream, offset, size };
     },

@@ -1,7 +1,7 @@
 // `export` and `import` through the built CLI: folder media and archives, deltas, refusals, and a medium yanked mid-export.
 import { spawn, spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
-import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hasCommand, REPO_ROOT, runCli, scratchDir, writeTree } from "../support/cli.js";
@@ -118,6 +118,23 @@ describe("folder media", () => {
     expect(bad.code).toBe(3);
     await expect(readFile(join(dir, "fresh", ".update-mirror/manifest.json"))).rejects.toMatchObject({ code: "ENOENT" });
     expect(await snapshot(inside)).toEqual(before);
+  });
+
+  it("never follows a link nor blocks on a FIFO that a hostile folder medium puts at a listed path", async () => {
+    await syncDmz();
+    const usb = join(dir, "usb");
+    expect((await runCli(["export", dmz, "--to", usb])).code).toBe(0);
+    // The link's target even has the right bytes: a link is refused for what it is, not for its content.
+    const elsewhere = join(dir, "elsewhere.cvd");
+    await writeFile(elsewhere, "main v1\n");
+    await rm(join(usb, "av/bases/main.cvd"));
+    await symlink(elsewhere, join(usb, "av/bases/main.cvd"));
+    await rm(join(usb, "av/readme.txt"));
+    expect(spawnSync("mkfifo", [join(usb, "av/readme.txt")]).status).toBe(0);
+    const r = await runCli(["import", usb, "--to", inside, "--trust", join(keys, "dmz.pub")]);
+    expect(r.code).toBe(7);
+    expect(r.stderr).toMatch(/av\/bases\/main\.cvd|av\/readme\.txt/);
+    await expect(readFile(join(inside, ".update-mirror/manifest.json"))).rejects.toMatchObject({ code: "ENOENT" });
   });
 
   it("leaves the previous export importable when a re-export is cut off mid-publish", async () => {
