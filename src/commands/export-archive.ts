@@ -174,6 +174,8 @@ export async function exportToArchive(job: ArchiveExport, rt: Runtime): Promise<
         } else {
           yield { name: f.path, size: f.size, mtime, stream: () => verifiedStream(file, f) };
         }
+        // Handed to the archive: what the progress bar counts.
+        emit({ type: "file:progress", path: f.path, bytes: f.size });
         emit({ type: "file:done", path: f.path, size: f.size, source: job.mirror, reused: false });
       }
     }

@@ -15,6 +15,15 @@ async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Passes `body` on, failing with the signal's reason once it is aborted (before the first chunk too). */
+async function* abortable(body: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  signal?.throwIfAborted();
+  for await (const chunk of body) {
+    signal?.throwIfAborted();
+    yield chunk;
+  }
+}
+
 /**
  * Opens `path` (an archive, or the first volume or base name of a split set) as a Source. The
  * archive is checked as a whole first: hostile entries (links, devices, unsafe or duplicate names)
@@ -54,7 +63,7 @@ export async function openArchiveSource(path: string): Promise<Source> {
       const found = entry(path);
       if (!found) throw new NotFoundError(`${label}: ${path}: not in the archive`);
       const offset = Math.min(options.offset ?? 0, found.size);
-      return { body: reader.open(path, offset), offset, size: found.size };
+      return { body: abortable(reader.open(path, offset), options.signal), offset, size: found.size };
     },
 
     readMetadata: (name: string) => readSmall(`${METADATA_DIR}/${name}`, MAX_METADATA_BYTES),

@@ -1,4 +1,9 @@
-// The Source conformance suite against every kind: a folder, the HTTP source over a plain vendor server, and the HTTP source over our own `serve`.
+// The Source conformance suite against every kind: a folder, the HTTP source over a plain vendor server and over our own `serve`, and exported archives.
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { type ArchiveInput, writeArchive } from "../../src/archive/writer.js";
+import { walkTree } from "../../src/fs/walk.js";
+import { openArchiveSource } from "../../src/sources/archive.js";
 import { DEFAULT_HTTP_OPTIONS, type HttpOptions } from "../../src/net/http-options.js";
 import { SERVE_DEFAULTS, startServer } from "../../src/serve/server.js";
 import { createFolderSource } from "../../src/sources/folder.js";
@@ -18,6 +23,7 @@ describeSourceConformance("folder", async (root) => ({ source: createFolderSourc
   ifRange: { unsupported: "a folder has no validator; a file changed under a partial shows in its size and hash" },
   capsAtExpectedSize: { unsupported: "a local read ends with the file; the store refuses extra bytes itself" },
   cutBody: { unsupported: "a local read cannot be cut by a transport" },
+  seesNewCommits: true,
 });
 
 describeSourceConformance(
@@ -34,7 +40,7 @@ describeSourceConformance(
       },
     };
   },
-  { rangeReads: true, list: NO_LISTING, ifRange: true, capsAtExpectedSize: true, cutBody: true },
+  { rangeReads: true, list: NO_LISTING, ifRange: true, capsAtExpectedSize: true, cutBody: true, seesNewCommits: true },
 );
 
 describeSourceConformance(
@@ -53,5 +59,32 @@ describeSourceConformance(
       },
     };
   },
-  { rangeReads: true, list: NO_LISTING, ifRange: true, capsAtExpectedSize: true, cutBody: true },
+  { rangeReads: true, list: NO_LISTING, ifRange: true, capsAtExpectedSize: true, cutBody: true, seesNewCommits: true },
 );
+
+/** The published folder (payload and public metadata, nothing private) as archive entries, metadata first. */
+async function entriesOf(root: string): Promise<ArchiveInput[]> {
+  const { files } = await walkTree(root, { skip: (rel, isDir) => isDir && rel === ".update-mirror/private" });
+  const ordered = [...files].sort((a, b) => Number(!a.path.startsWith(".update-mirror/")) - Number(!b.path.startsWith(".update-mirror/")));
+  return Promise.all(ordered.map(async (f) => ({ name: f.path, size: f.size, mtime: (await stat(f.absPath)).mtime, data: await readFile(f.absPath) })));
+}
+
+for (const [format, splitSize] of [["tar", undefined], ["zip", 1024 * 1024]] as const) {
+  describeSourceConformance(
+    `archive (${format}${splitSize ? ", split into 1 MiB volumes" : ""})`,
+    async (root) => {
+      const path = join(root, "..", `medium.${format}`);
+      await writeArchive({ format, path, entries: await entriesOf(root), ...(splitSize !== undefined && { splitSize }) });
+      const source = await openArchiveSource(path);
+      return { source, close: () => source.close() };
+    },
+    {
+      rangeReads: true,
+      list: { unsupported: "an archive is imported by its manifest, never listed" },
+      ifRange: { unsupported: "an archive does not change under a reader; it has no validator per file" },
+      capsAtExpectedSize: { unsupported: "an entry ends where the archive says; the store refuses extra bytes itself" },
+      cutBody: { unsupported: "a local read cannot be cut by a transport" },
+      seesNewCommits: { unsupported: "an archive is read as it was written; a new export is a new medium" },
+    },
+  );
+}
