@@ -2,6 +2,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { createRuntime, type GlobalArgs } from "../cli/runtime.js";
 import { UsageError } from "../core/errors.js";
+import { byteSizeSetting } from "../core/size.js";
 
 interface ExportArgs extends GlobalArgs {
   mirror: string;
@@ -22,13 +23,6 @@ export function archiveFormatOf(path: string): "zip" | "tar" | undefined {
   return undefined;
 }
 
-/** Parses a size such as 4G, 700M or 65536 (binary units: K = 1024). */
-export function parseSize(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`${flag}: not a size: ${JSON.stringify(text)} (use e.g. 4G, 700M, 65536)`);
-  const power = " kmgt".indexOf((m[2] ?? "").toLowerCase() || " ");
-  return Math.floor(Number(m[1]) * 1024 ** power);
-}
 
 export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
   command: "export <mirror>",
@@ -49,7 +43,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
   handler: async (args) => {
     const rt = createRuntime(args);
     const format = archiveFormatOf(args.to);
-    const splitSize = args["split-size"] === undefined ? undefined : parseSize(args["split-size"], "--split-size");
+    const splitSize = args["split-size"] === undefined ? undefined : byteSizeSetting(args["split-size"], "--split-size");
     if (format === undefined) {
       if (args.since !== undefined) throw new UsageError(`--since: a delta is written as one archive; give --to a FILE.zip or FILE.tar (got ${args.to})`);
       if (splitSize !== undefined) throw new UsageError(`--split-size: only archives are split; give --to a FILE.zip or FILE.tar (got ${args.to})`);

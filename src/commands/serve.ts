@@ -6,6 +6,7 @@ import { parseDuration } from "../core/duration.js";
 import { createRuntime, type GlobalArgs, type Runtime } from "../cli/runtime.js";
 import type { AllowList } from "../serve/allow-list.js";
 import type { Authenticator } from "../serve/auth.js";
+import { byteSizeSetting } from "../core/size.js";
 
 interface ServeArgs extends GlobalArgs {
   dir?: string | undefined;
@@ -28,13 +29,6 @@ interface ServeArgs extends GlobalArgs {
   "password-file"?: string | undefined;
 }
 
-/** "64M", "512k", "0": bytes, powers of 1024. */
-function parseSize(text: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)([kKmMgG]?)$/.exec(text.trim());
-  if (!match) throw new UsageError(`${flag}: ${JSON.stringify(text)} is not a size like 64M, 512k or 0`);
-  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match[2] ?? "").toLowerCase()] ?? 1;
-  return Math.floor(Number(match[1]) * unit);
-}
 
 function wholeNumber(name: string, min: number, max: number) {
   return (value: number): number => {
@@ -165,7 +159,7 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
       keepAliveTimeoutMs: parseDuration(args["keepalive-timeout"], "--keepalive-timeout"),
       shutdownTimeoutMs: parseDuration(args["shutdown-timeout"], "--shutdown-timeout"),
       maxAgeMs: args["max-age"] === undefined ? undefined : parseDuration(args["max-age"], "--max-age"),
-      cacheBytes: parseSize(args["cache-size"], "--cache-size"),
+      cacheBytes: byteSizeSetting(args["cache-size"], "--cache-size"),
     };
     const [{ parseAllowList }, { isWorker }] = await Promise.all([import("../serve/allow-list.js"), import("../serve/cluster.js")]);
     const allow = args.allow === undefined || args.allow.length === 0 ? undefined : parseAllowList(args.allow);

@@ -1,6 +1,7 @@
 // Bandwidth cap shared by every transfer of a run: a token bucket wrapped around Sources, whatever their kind.
 import type { OpenedFile, OpenOptions, Source } from "../core/source.js";
 import { realSleep, type Sleep } from "./retry.js";
+import { parseByteSize } from "../core/size.js";
 
 export interface RateLimiter {
   /** Resolves when `bytes` may pass; callers wait in turn, so the cap holds across parallel transfers. */
@@ -58,11 +59,8 @@ export function limitSource(source: Source, limiter: RateLimiter): Source {
   };
 }
 
-/** Parses "500k", "10M", "1.5G" (bytes per second, powers of 1024) or a plain byte count. Undefined when malformed. */
+/** Parses "500k", "10M", "1.5G" (bytes per second, powers of 1024) or a plain byte count. Undefined when malformed or zero. */
 export function parseRate(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)([kKmMgG]?)$/.exec(text.trim());
-  if (!match) return undefined;
-  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match[2] ?? "").toLowerCase()] ?? 1;
-  const value = Math.floor(Number(match[1]) * unit);
-  return value > 0 ? value : undefined;
+  const value = parseByteSize(text);
+  return value !== undefined && value > 0 ? value : undefined;
 }

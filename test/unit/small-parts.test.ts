@@ -6,6 +6,7 @@ import { REDACT_PATHS } from "../../src/cli/logger.js";
 import { parseDuration, parseExpiry } from "../../src/core/duration.js";
 import { UsageError } from "../../src/core/errors.js";
 import { parseSha256Sums, renderSha256Sums } from "../../src/core/sha256sums.js";
+import { byteSizeSetting, parseByteSize } from "../../src/core/size.js";
 import { createTagger } from "../../src/mirror/tags.js";
 
 describe("durations", () => {
@@ -66,5 +67,19 @@ describe("log redaction", () => {
     const out = lines.join("");
     for (const secret of ["p1", "p2", "t3", "p4"]) expect(out).not.toContain(`"${secret}"`);
     expect(out).toContain("[redacted]");
+  });
+});
+
+describe("byte sizes", () => {
+  it("reads binary units in every spelling people use, and names the setting when malformed", () => {
+    expect(parseByteSize("65536")).toBe(65536);
+    expect(parseByteSize("512k")).toBe(512 * 1024);
+    expect(parseByteSize("4G")).toBe(4 * 1024 ** 3);
+    expect(parseByteSize("4GiB")).toBe(4 * 1024 ** 3);
+    expect(parseByteSize("700 MB")).toBe(700 * 1024 ** 2);
+    expect(parseByteSize("1.5T")).toBe(1.5 * 1024 ** 4);
+    expect(parseByteSize("0")).toBe(0);
+    for (const bad of ["", "-1", "4X", "G", "4 G B"]) expect(parseByteSize(bad)).toBeUndefined();
+    expect(() => byteSizeSetting("lots", "--split-size")).toThrow(/--split-size: "lots" is not a size/);
   });
 });
