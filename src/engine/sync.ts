@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import PQueue from "p-queue";
 import { IntegrityError, IoError, NotFoundError, RefusedPlanError, SourceError, UpdateMirrorError } from "../core/errors.js";
 import { formatTimestamp, MANIFEST_FORMAT, type Manifest, type ManifestFile, sortFiles, TAG_KEYS } from "../core/manifest.js";
-import type { Source } from "../core/source.js";
+import type { Source, UpstreamManifest } from "../core/source.js";
 import type { Committed, ManifestSigner, MirrorState, Store } from "../core/store.js";
 import { createTagger, type TagRule } from "../mirror/tags.js";
 import { GENERATOR } from "../version.js";
@@ -84,6 +84,26 @@ function checkReplica(choice: Choice, committed: Committed | undefined, allowRol
   if (manifest.version < have && !allowRollback) {
     throw new RefusedPlanError(`${choice.source.label}: holds version ${manifest.version}, older than version ${have} here: refused as a rollback (--allow-rollback overrides); nothing was changed`);
   }
+}
+
+/** Our next manifest: the next version of this mirror, listing `files`. */
+function newManifest(options: SyncOptions, run: RunContext, upstream: string, upstreamVersion: number | null, files: ManifestFile[]): Manifest {
+  const created = run.now();
+  const next: Manifest = {
+    format: MANIFEST_FORMAT,
+    version: Math.max(run.state.highestVersion, run.committed?.manifest.version ?? 0) + 1,
+    created: formatTimestamp(created),
+    origin: { generator: GENERATOR, upstream, ...(upstreamVersion !== null && { upstreamVersion }) },
+    files,
+  };
+  if (options.expiresInMs !== undefined) next.expires = formatTimestamp(new Date(created.getTime() + options.expiresInMs));
+  return next;
+}
+
+/** A replica publishes the upstream manifest as it is, with the upstream's signature (if any). */
+function replicaOf(upstream: UpstreamManifest): { next: Manifest; sign?: ManifestSigner } {
+  const { signature } = upstream;
+  return { next: upstream.manifest, ...(signature !== undefined && { sign: () => signature }) };
 }
 
 function sameFile(a: ManifestFile, b: ManifestFile): boolean {
@@ -261,30 +281,12 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
     return finish(partial ? "partial" : "unchanged");
   }
 
-  if (options.replicate && choice.kind === "manifest") {
-    const { manifest, signature } = choice.upstream;
-    emit({ type: "publish:start", version: manifest.version });
-    await store.publish(manifest, { keepGenerations: options.keepGenerations, ...(signature !== undefined && { sign: () => signature }) });
-    state.highestVersion = Math.max(state.highestVersion, manifest.version);
-    remember();
-    summary.version = manifest.version;
-    return await finish("updated");
-  }
-
-  const version = Math.max(state.highestVersion, committed?.manifest.version ?? 0) + 1;
-  const created = now();
-  const next: Manifest = {
-    format: MANIFEST_FORMAT,
-    version,
-    created: formatTimestamp(created),
-    origin: { generator: GENERATOR, upstream: choice.source.label, ...(summary.upstreamVersion !== null && { upstreamVersion: summary.upstreamVersion }) },
-    files,
-  };
-  if (options.expiresInMs !== undefined) next.expires = formatTimestamp(new Date(created.getTime() + options.expiresInMs));
-  emit({ type: "publish:start", version });
-  await store.publish(next, { keepGenerations: options.keepGenerations, ...(options.sign && { sign: options.sign }) });
-  state.highestVersion = version;
+  const { next, sign } = options.replicate && choice.kind === "manifest" ? replicaOf(choice.upstream) : { next: newManifest(options, run, choice.source.label, summary.upstreamVersion, files), sign: options.sign };
+  emit({ type: "publish:start", version: next.version });
+  await store.publish(next, { keepGenerations: options.keepGenerations, ...(sign && { sign }) });
+  // Versions only grow, even when a replica carries an upstream's numbering.
+  state.highestVersion = Math.max(state.highestVersion, next.version);
   remember();
-  summary.version = version;
+  summary.version = next.version;
   return await finish(partial ? "partial" : "updated");
 }

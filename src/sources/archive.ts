@@ -1,19 +1,14 @@
 // Archive source: an exported .zip/.tar (or its split volumes) read in place, as the engine reads any other source.
 import { createHash } from "node:crypto";
-import { ManifestError, NotFoundError, SourceError } from "../core/errors.js";
+import { NotFoundError, SourceError } from "../core/errors.js";
 import { MAX_MANIFEST_BYTES, parseManifest } from "../core/manifest.js";
 import type { ManifestProbe, OpenedFile, OpenOptions, ProbeOptions, Source, SourceEntry } from "../core/source.js";
 import { openArchive } from "../archive/reader.js";
 import { MANIFEST_NAME, METADATA_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
+import { readCapped } from "./read-capped.js";
 
 // Metadata files beside the manifest are small; anything bigger is not ours.
 const MAX_METADATA_BYTES = 1024 * 1024;
-
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
 
 /** Passes `body` on, failing with the signal's reason once it is aborted (before the first chunk too). */
 async function* abortable(body: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
@@ -33,12 +28,7 @@ export async function openArchiveSource(path: string): Promise<Source> {
   const reader = await openArchive(path);
   const label = path;
   const entry = (name: string) => reader.entries.get(name);
-  async function readSmall(name: string, limit: number): Promise<Buffer | undefined> {
-    const found = entry(name);
-    if (!found) return undefined;
-    if (found.size > limit) throw new ManifestError(`${label}: ${name} is ${found.size} bytes, more than the limit of ${limit}`);
-    return readAll(reader.open(name));
-  }
+  const readSmall = async (name: string, limit: number): Promise<Buffer | undefined> => (entry(name) ? readCapped(reader.open(name), limit, `${label}: ${name}`) : undefined);
   return {
     label,
     capabilities: { rangeReads: true, mtimePrecisionMs: 1000 },

@@ -7,6 +7,7 @@ import type { ManifestProbe, OpenedFile, OpenOptions, Source, SourceEntry } from
 import { walkPayload } from "../fs/safe-tree.js";
 import { METADATA_DIR, mirrorLayout } from "../mirror/layout.js";
 import { readMirrorManifest, readMirrorSignature } from "../mirror/metadata.js";
+import { retainedLayout } from "../mirror/retained.js";
 
 // Large reads: hashing and copying are faster with 1 MiB chunks than the 64 KiB default.
 const READ_CHUNK = 1 << 20;
@@ -64,7 +65,7 @@ export function createFolderSource(root: string): Source {
 
     async open(path: string, options: OpenOptions = {}): Promise<OpenedFile> {
       const offset = options.offset ?? 0;
-      const retained = publishPending && options.sha256 !== undefined ? await openFile(join(layout.objectsDir, options.sha256), "r").catch(() => undefined) : undefined;
+      const retained = publishPending && options.sha256 !== undefined ? await openFile(retainedLayout(root).object(options.sha256), "r").catch(() => undefined) : undefined;
       // Open first so "not found" is an error of open(), not of the stream.
       const handle =
         retained ??

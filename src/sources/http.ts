@@ -5,6 +5,7 @@ import { MAX_MANIFEST_BYTES, parseManifest } from "../core/manifest.js";
 import type { ManifestProbe, OpenedFile, OpenOptions, ProbeOptions, Source, SourceEntry } from "../core/source.js";
 import { MANIFEST_NAME, METADATA_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
 import type { HttpOptions } from "../net/http-options.js";
+import { readCapped } from "./read-capped.js";
 
 type Body = Dispatcher.ResponseData["body"];
 
@@ -31,21 +32,6 @@ export function retryAfterMs(value: string | string[] | undefined, now = Date.no
 function header(headers: Dispatcher.ResponseData["headers"], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-/** Reads a whole (small) body, refusing more than `limit` bytes. */
-async function readCapped(body: Body, limit: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.length;
-    if (total > limit) {
-      body.destroy();
-      throw new IntegrityError(`${what}: larger than the limit of ${limit} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 /**

@@ -1,7 +1,7 @@
 // Source registry: turns `--source` specs into Source objects; the one place that knows every kind.
 import { stat } from "node:fs/promises";
 import type { Dispatcher } from "undici";
-import { fsError, UsageError } from "../core/errors.js";
+import { UsageError } from "../core/errors.js";
 import type { Source } from "../core/source.js";
 import { createDispatcher } from "../net/dispatcher.js";
 import type { HttpOptions } from "../net/http-options.js";
@@ -52,12 +52,13 @@ export function openSources(specs: readonly string[], http: HttpOptions): Opened
  * Throws NotFoundError/IoError naming the medium, or what openArchive throws.
  */
 export async function openMediumSource(path: string): Promise<Source> {
-  const info = await stat(path).catch(async (err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT" && (await stat(`${path}.001`).catch(() => undefined))) return undefined;
-    throw fsError(err, `medium ${path}`);
-  });
-  if (info?.isDirectory()) return createFolderSource(path);
-  // Loaded on use: the archive readers are only needed for archives.
+  const isFolder = await stat(path).then(
+    (info) => info.isDirectory(),
+    () => false,
+  );
+  if (isFolder) return createFolderSource(path);
+  // Anything else is an archive, its volumes, or missing: the archive reader resolves volumes and
+  // names the medium when there is none. Loaded on use: only archives need it.
   const { openArchiveSource } = await import("./archive.js");
   return openArchiveSource(path);
 }

@@ -12,7 +12,7 @@ import { fsyncDir, writeFileAtomic } from "../fs/atomic-write.js";
 import { syncFileSystem } from "../fs/sync-fs.js";
 import { mirrorLayout } from "../mirror/layout.js";
 import { commitMirrorMetadata, readMirrorManifest, readMirrorSignature } from "../mirror/metadata.js";
-import { retainedVersions } from "../mirror/retained.js";
+import { retainedLayout, retainedVersions } from "../mirror/retained.js";
 import { acquireLock } from "./folder-lock.js";
 
 /** A publish in progress, written before the first file moves so a crash can be rolled forward. */
@@ -60,7 +60,9 @@ export function createFolderStore(root: string): Store {
     lock: join(layout.privateDir, "lock"),
   };
   const label = root;
-  const objectPath = (sha256: string) => join(dirs.objects, sha256);
+  // The names of objects and retained manifests are the mirror format's (mirror/retained.ts), shared with readers.
+  const retained = retainedLayout(root);
+  const objectPath = retained.object;
   const payloadPath = (path: string) => join(root, ...path.split("/"));
 
   // What staging holds, listed once per store: one readdir instead of a stat per file of a large plan.
@@ -321,7 +323,7 @@ export function createFolderStore(root: string): Store {
   const generations = () => retainedVersions(root);
 
   async function readGeneration(version: number): Promise<Manifest> {
-    const file = join(dirs.manifests, `${version}.json`);
+    const file = retained.manifest(version);
     let bytes: Buffer;
     try {
       bytes = await readFile(file);
@@ -335,7 +337,7 @@ export function createFolderStore(root: string): Store {
   async function pruneGenerations(current: Manifest, keep: number): Promise<void> {
     const versions = (await generations()).filter((v) => v !== current.version);
     const kept = versions.slice(0, keep);
-    for (const v of versions.slice(keep)) await rm(join(dirs.manifests, `${v}.json`), { force: true });
+    for (const v of versions.slice(keep)) await rm(retained.manifest(v), { force: true });
     const needed = new Set<string>();
     for (const v of kept) for (const f of (await readGeneration(v)).files) needed.add(f.sha256);
     for (const f of current.files) needed.delete(f.sha256);
@@ -546,7 +548,7 @@ export function createFolderStore(root: string): Store {
       try {
         if (committed) {
           await mkdir(dirs.manifests, { recursive: true });
-          await writeFileAtomic(join(dirs.manifests, `${committed.manifest.version}.json`), committed.bytes, { tmpDir: layout.tmpDir });
+          await writeFileAtomic(retained.manifest(committed.manifest.version), committed.bytes, { tmpDir: layout.tmpDir });
         }
         await writeFileAtomic(files.journal, JSON.stringify(journal), { tmpDir: layout.tmpDir });
         await runJournal(journal, next);
