@@ -1,7 +1,7 @@
 // Hashing benchmark: `update-mirror index` and the hash pool on 40,000 small + 3 large files, against single-core sha256.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,6 +9,7 @@ import { walkTree } from "../src/fs/walk.js";
 import type { WalkEntry } from "../src/fs/walk.js";
 import { createHashPool } from "../src/hash/hash-pool.js";
 import { prng, randomBuffer } from "./random.js";
+import { writeBenchTree } from "./tree.js";
 import { watchPeakRss } from "./peak-rss.js";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
@@ -40,32 +41,7 @@ function ensureTree(): { reused: boolean; seconds: number } {
   rmSync(markerFile, { force: true });
   rmSync(treeDir, { recursive: true, force: true });
   mkdirSync(treeDir, { recursive: true });
-  const next = prng(PARAMS.seed);
-  // File contents are slices of one random pool at random offsets: distinct per file and fast to produce.
-  const pool = randomBuffer(32 * MiB, next);
-  const slice = (size: number): Buffer => {
-    const offset = next() % (pool.length - size);
-    return pool.subarray(offset, offset + size);
-  };
-
-  const folders = Math.ceil(PARAMS.smallFiles / PARAMS.filesPerFolder);
-  const perTop = Math.ceil(folders / PARAMS.topFolders);
-  for (let i = 0; i < PARAMS.smallFiles; i++) {
-    const folder = Math.floor(i / PARAMS.filesPerFolder);
-    const dir = path.join(treeDir, `top-${String(Math.floor(folder / perTop)).padStart(2, "0")}`, `dir ${String(folder % perTop).padStart(2, "0")}`);
-    if (i % PARAMS.filesPerFolder === 0) mkdirSync(dir, { recursive: true });
-    const size = PARAMS.minSize + (next() % (PARAMS.maxSize - PARAMS.minSize + 1));
-    writeFileSync(path.join(dir, `file-${String(i).padStart(5, "0")}.bin`), slice(size));
-  }
-  mkdirSync(path.join(treeDir, "large"), { recursive: true });
-  for (const mib of PARAMS.largeMiB) {
-    const fd = openSync(path.join(treeDir, "large", `large-${mib}MiB.bin`), "w");
-    try {
-      for (let written = 0; written < mib * MiB; written += 4 * MiB) writeSync(fd, slice(4 * MiB));
-    } finally {
-      closeSync(fd);
-    }
-  }
+  writeBenchTree(treeDir, PARAMS, { folder: "large", name: (mib) => `large-${mib}MiB.bin` }, prng(PARAMS.seed));
   // Written last, so an interrupted generation is redone rather than reused.
   writeFileSync(markerFile, wanted);
   return { reused: false, seconds: (performance.now() - started) / 1000 };

@@ -1,7 +1,7 @@
 // Sync benchmark: `update-mirror sync` over loopback HTTP (full, no-op, delta) against rclone and aria2c on the same server.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,7 +11,8 @@ import { indexTree } from "../src/mirror/index-tree.js";
 import { METADATA_DIR } from "../src/mirror/layout.js";
 import { readMirrorManifest } from "../src/mirror/metadata.js";
 import { type ServerCounts, startStaticServer } from "./static-server.js";
-import { prng, randomBuffer } from "./random.js";
+import { prng } from "./random.js";
+import { contentMaker, writeBenchTree } from "./tree.js";
 import { aptInstall, findExecutable } from "./tools.js";
 import { watchPeakRss } from "./peak-rss.js";
 
@@ -44,41 +45,10 @@ const PARAMS = {
   v2: { seed: 0x5eed_0002, changedPct: 5, removedPct: 1, addedPct: 1 },
 };
 
-/** File contents are slices of one random pool at random offsets: distinct per file and fast to produce. */
-function contentMaker(next: () => number): { slice: (size: number) => Buffer; smallSize: () => number } {
-  const pool = randomBuffer(32 * MiB, next);
-  return {
-    slice(size) {
-      const offset = next() % (pool.length - size);
-      return pool.subarray(offset, offset + size);
-    },
-    smallSize: () => PARAMS.minSize + (next() % (PARAMS.maxSize - PARAMS.minSize + 1)),
-  };
-}
-
 const skipMetadata = (rel: string, isDir: boolean): boolean => isDir && rel === METADATA_DIR;
 
 function writeV1(): void {
-  const next = prng(PARAMS.seed);
-  const { slice, smallSize } = contentMaker(next);
-  const folders = Math.ceil(PARAMS.smallFiles / PARAMS.filesPerFolder);
-  const perTop = Math.ceil(folders / PARAMS.topFolders);
-  for (let i = 0; i < PARAMS.smallFiles; i++) {
-    const folder = Math.floor(i / PARAMS.filesPerFolder);
-    // A space in every folder name, so each client's URL encoding is exercised.
-    const dir = path.join(v1Dir, `top-${String(Math.floor(folder / perTop)).padStart(2, "0")}`, `dir ${String(folder % perTop).padStart(2, "0")}`);
-    if (i % PARAMS.filesPerFolder === 0) mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, `file-${String(i).padStart(5, "0")}.bin`), slice(smallSize()));
-  }
-  mkdirSync(path.join(v1Dir, "modules"), { recursive: true });
-  for (const mib of PARAMS.largeMiB) {
-    const fd = openSync(path.join(v1Dir, "modules", `module-${mib}MiB.bin`), "w");
-    try {
-      for (let written = 0; written < mib * MiB; written += 4 * MiB) writeSync(fd, slice(4 * MiB));
-    } finally {
-      closeSync(fd);
-    }
-  }
+  writeBenchTree(v1Dir, PARAMS, { folder: "modules", name: (mib) => `module-${mib}MiB.bin` }, prng(PARAMS.seed));
 }
 
 /**
@@ -89,7 +59,7 @@ async function writeV2(): Promise<void> {
   const { files } = await walkTree(v1Dir, { skip: skipMetadata });
   const small = files.filter((f) => !f.path.startsWith("modules/"));
   const next = prng(PARAMS.v2.seed);
-  const { slice, smallSize } = contentMaker(next);
+  const { slice, smallSize } = contentMaker(next, PARAMS);
   // A seeded shuffle picks exactly the intended numbers of files.
   const order = small.map((_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
