@@ -6,6 +6,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Manifest } from "../src/core/manifest.js";
+import { childStopper } from "../test/support/child.js";
 import { findNginx, freePort, startNginx } from "../test/support/nginx.js";
 import { aptInstall, findExecutable } from "./tools.js";
 
@@ -123,13 +124,7 @@ async function startServe(label: string, extra: readonly string[], logDir: strin
   // The default access log (pino, one line per request) goes to a file, as nginx's does.
   const child = spawn(process.execPath, [bin, "serve", tree, "--port", String(port), ...extra], { env: childEnv, stdio: ["ignore", fd, fd] });
   closeSync(fd);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = childStopper(child, "SIGTERM", 15_000);
   const deadline = Date.now() + 120_000;
   while ((await ping(`${url}.update-mirror/healthz`)) !== 200) {
     if (child.exitCode !== null || Date.now() > deadline) {

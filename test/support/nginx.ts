@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { childStopper } from "./child.js";
 import { REPO_ROOT } from "./cli.js";
 
 export const NGINX_TEMPLATE = join(REPO_ROOT, "dist-templates", "nginx-update-mirror.conf");
@@ -105,12 +106,9 @@ export async function startNginx(binary: string, root: string, options: NginxOpt
   child.stderr?.on("data", (d: Buffer) => {
     stderr += d.toString("utf8");
   });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stopChild = childStopper(child, "SIGQUIT", 5_000);
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGQUIT");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    await exited;
-    clearTimeout(timer);
+    await stopChild();
     await rm(prefix, { recursive: true, force: true });
   };
   const deadline = Date.now() + 10_000;
