@@ -1,19 +1,18 @@
 // Folder store: a mirror on a local (or mounted) file system, with content-addressed staging, a publish journal and retained generations.
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, writeFile as writeFileCallback } from "node:fs";
-import { copyFile, constants, link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, statfs, unlink, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { copyFile, constants, link, mkdir, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { promisify } from "node:util";
-import { fsError, IntegrityError, IoError, NotFoundError, UpdateMirrorError } from "../core/errors.js";
+import { fsError, IoError, NotFoundError } from "../core/errors.js";
 import { type Manifest, parseManifest, serializeManifest } from "../core/manifest.js";
-import type { Committed, ManifestSigner, MirrorState, ReceiveExpectation, Store } from "../core/store.js";
+import type { Committed, ManifestSigner, Store } from "../core/store.js";
 import { eachLimit } from "../core/each-limit.js";
-import { fsyncDir, writeFileAtomic } from "../fs/atomic-write.js";
-import { syncFileSystem } from "../fs/sync-fs.js";
+import { writeFileAtomic } from "../fs/atomic-write.js";
 import { mirrorLayout } from "../mirror/layout.js";
 import { commitMirrorMetadata, readMirrorManifest, readMirrorSignature } from "../mirror/metadata.js";
 import { retainedLayout, retainedVersions } from "../mirror/retained.js";
 import { acquireLock } from "./folder-lock.js";
+import { createStaging, isMissing } from "./staging.js";
+import { readStateFile, writeStateFile } from "./state-file.js";
 
 /** A publish in progress, written before the first file moves so a crash can be rolled forward. */
 interface Journal {
@@ -28,32 +27,12 @@ interface Journal {
   retain: { path: string; sha256: string }[];
 }
 
-const EMPTY_STATE: MirrorState = { highestVersion: 0, sources: {}, trusted: {}, listed: {} };
-const CHUNK = 1 << 20;
-// Bodies up to this size are staged from memory in one go (see receiveSmall).
-const SMALL_OBJECT = 64 * 1024;
-// Staged bytes between background flushes (see `staged`).
-const FLUSH_EVERY = 64 * 1024 * 1024;
 // Renames and links in flight while placing: enough to keep libuv's four threads busy.
 const PLACE_CONCURRENCY = 8;
 const METADATA_MARGIN = 1 << 20;
 
-// The callback form: one trip per step with less overhead than a FileHandle, at 40,000 files.
-const writeFileAsync = promisify(writeFileCallback);
-const writeFileExclusive = (file: string, data: Buffer) => writeFileAsync(file, data, { flag: "wx" });
-
-function isMissing(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === "ENOENT" || code === "ENOTDIR";
-}
-
 export function createFolderStore(root: string): Store {
   const layout = mirrorLayout(root);
-  const dirs = {
-    objects: layout.objectsDir,
-    partial: join(layout.privateDir, "partial"),
-    manifests: layout.manifestsDir,
-  };
   const files = {
     journal: layout.journal,
     state: join(layout.privateDir, "state.json"),
@@ -62,32 +41,10 @@ export function createFolderStore(root: string): Store {
   const label = root;
   // The names of objects and retained manifests are the mirror format's (mirror/retained.ts), shared with readers.
   const retained = retainedLayout(root);
-  const objectPath = retained.object;
+  const stage = createStaging({ objects: layout.objectsDir, partial: join(layout.privateDir, "partial"), tmp: layout.tmpDir, fileSystem: root });
+  const objectPath = stage.objectPath;
   const payloadPath = (path: string) => join(root, ...path.split("/"));
 
-  // What staging holds, listed once per store: one readdir instead of a stat per file of a large plan.
-  // Objects staged by an earlier process are hashed once before use (`verified`), since without a
-  // per-file fsync a power cut may have left them with the right size and the wrong bytes.
-  let indexed: Promise<{ objects: Set<string>; verified: Set<string>; partials: Set<string> }> | undefined;
-  function staging() {
-    indexed ??= (async () => {
-      const list = (dir: string) => readdir(dir).catch((err: unknown) => (isMissing(err) ? [] : Promise.reject(fsError(err, dir))));
-      const [objects, partials] = await Promise.all([list(dirs.objects), list(dirs.partial)]);
-      return { objects: new Set(objects), verified: new Set<string>(), partials: new Set(partials.filter((n) => !n.endsWith(".validator"))) };
-    })();
-    return indexed;
-  }
-  let dirsReady: Promise<void> | undefined;
-  function ensureDirs(): Promise<void> {
-    dirsReady ??= Promise.all([dirs.objects, dirs.partial, layout.tmpDir].map((d) => mkdir(d, { recursive: true }))).then(
-      () => undefined,
-      (err: unknown) => {
-        dirsReady = undefined;
-        throw fsError(err, layout.privateDir);
-      },
-    );
-    return dirsReady;
-  }
   /** The committed manifest as last read by readCommitted (valid until the next publish). */
   let lastRead: Awaited<ReturnType<typeof readMirrorManifest>>;
   /** Folders made during this publish, so each is created once, not once per file. */
@@ -134,8 +91,7 @@ export function createFolderStore(root: string): Store {
   /** Keeps the current content of `path` as object `sha256`, unless that object exists or the file is gone. */
   async function retain(path: string, sha256: string): Promise<void> {
     const object = objectPath(sha256);
-    const index = await staging();
-    if (index.objects.has(sha256)) return;
+    if (await stage.holds(sha256)) return;
     try {
       await link(payloadPath(path), object);
     } catch (err) {
@@ -148,28 +104,7 @@ export function createFolderStore(root: string): Store {
       await rename(tmp, object);
     }
     // Content that was published is trusted as it is: it passed verification when it was placed.
-    index.objects.add(sha256);
-    index.verified.add(sha256);
-  }
-
-  // Staged bytes are flushed in the background every FLUSH_EVERY bytes, so the disk writes them while
-  // the network is busy, instead of all at once in the publish's syncfs (seconds for a full mirror).
-  let stagedSinceFlush = 0;
-  let flushing: Promise<unknown> | undefined;
-  function staged(bytes: number): void {
-    stagedSinceFlush += bytes;
-    if (stagedSinceFlush < FLUSH_EVERY || flushing) return;
-    stagedSinceFlush = 0;
-    flushing = syncFileSystem(root).finally(() => {
-      flushing = undefined;
-    });
-  }
-
-  /** Makes the whole file system durable, or, without syncfs, at least the folders whose entries changed. */
-  async function makeDurable(dirsTouched: Iterable<string>): Promise<void> {
-    await flushing;
-    if (await syncFileSystem(root)) return;
-    for (const dir of dirsTouched) await fsyncDir(dir).catch(() => undefined);
+    await stage.adopt(sha256);
   }
 
   /** Removes now-empty folders above a removed file, stopping at the root. */
@@ -187,13 +122,12 @@ export function createFolderStore(root: string): Store {
 
   /** Carries out a journal; `manifest` is its parsed form when the caller already has it (a replay parses it). */
   async function runJournal(journal: Journal, parsed?: Manifest): Promise<void> {
-    await ensureDirs();
-    const index = await staging();
+    await stage.ensureDirs();
     if (journal.phase === "retain") {
       for (const r of journal.retain) await retain(r.path, r.sha256);
       journal.phase = "place";
       // Staged objects were written without fsync: they must be durable before any is placed.
-      await makeDurable([dirs.objects]);
+      await stage.makeDurable([layout.objectsDir]);
       await writeFileAtomic(files.journal, JSON.stringify(journal), { tmpDir: layout.tmpDir });
     }
     // One lane per content: uses of the same object run in order, the last one consuming it, so a
@@ -202,7 +136,7 @@ export function createFolderStore(root: string): Store {
     for (const p of journal.place) bySha.set(p.sha256, [...(bySha.get(p.sha256) ?? []), p.path]);
     const touched = new Set<string>();
     await eachLimit([...bySha], PLACE_CONCURRENCY, async ([sha256, paths]) => {
-      if (!index.objects.has(sha256) && !(await exists(objectPath(sha256)))) {
+      if (!(await stage.holds(sha256)) && !(await exists(objectPath(sha256)))) {
         for (const path of paths) {
           if (!(await exists(payloadPath(path)))) throw new NotFoundError(`${label}: nothing staged for ${path} (${sha256})`);
         }
@@ -213,8 +147,7 @@ export function createFolderStore(root: string): Store {
         await placeFile(sha256, payloadPath(path), last);
         touched.add(dirname(payloadPath(path)));
       }
-      index.objects.delete(sha256);
-      index.verified.delete(sha256);
+      await stage.forget(sha256);
     });
     for (const path of journal.remove) {
       await unlink(payloadPath(path)).catch((err: unknown) => {
@@ -224,100 +157,12 @@ export function createFolderStore(root: string): Store {
       await pruneEmptyDirs(path);
     }
     // Renames must be durable before the manifest that lists their results is.
-    await makeDurable(touched);
+    await stage.makeDurable(touched);
     const manifest = parsed ?? parseManifest(Buffer.from(journal.manifest, "utf8"), files.journal);
     await commitMirrorMetadata(root, manifest, journal.signature === undefined ? undefined : () => journal.signature as string);
     await unlink(files.journal);
     madeDirs.clear();
     await pruneGenerations(manifest, journal.keepGenerations);
-  }
-
-  /** Object writes under way, so two files with the same content never write one object at once. */
-  const writing = new Map<string, Promise<void>>();
-
-  /**
-   * Writes a new object from memory. Straight under its final name with O_EXCL when no such object
-   * exists (a crash mid-write leaves a torn object, which the next process hashes before any use, as
-   * it does every object it did not write itself); through a temp name and a rename when one exists
-   * but is unverified, because an existing object may be a hard link to a published file and must
-   * never be opened for writing.
-   */
-  async function writeObject(sha256: string, data: Buffer): Promise<void> {
-    const index = await staging();
-    const pending = writing.get(sha256);
-    if (pending) await pending.catch(() => undefined);
-    if (index.verified.has(sha256)) return;
-    const viaTemp = async () => {
-      const tmp = join(layout.tmpDir, `object.${randomBytes(6).toString("hex")}`);
-      try {
-        await writeFile(tmp, data);
-        await rename(tmp, objectPath(sha256));
-      } catch (err) {
-        await rm(tmp, { force: true });
-        throw err;
-      }
-    };
-    const write = (async () => {
-      if (index.objects.has(sha256)) return viaTemp();
-      try {
-        await writeFileExclusive(objectPath(sha256), data);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
-          await rm(objectPath(sha256), { force: true });
-          throw err;
-        }
-        await viaTemp();
-      }
-    })();
-    writing.set(sha256, write);
-    try {
-      await write;
-    } finally {
-      writing.delete(sha256);
-    }
-    staged(data.length);
-    index.objects.add(sha256);
-    index.verified.add(sha256);
-  }
-
-  /**
-   * A small body is gathered in memory and written in one go off the main thread: for tens of
-   * thousands of small files, no partial, sidecar or rename each. Nothing is kept for a resume (a
-   * small file is cheaper to fetch again), so every failure leaves nothing behind.
-   */
-  async function receiveSmall(key: string, body: AsyncIterable<Uint8Array>, expect: ReceiveExpectation): Promise<{ sha256: string; size: number }> {
-    const index = await staging();
-    const hash = createHash("sha256");
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of body) {
-      size += chunk.length;
-      if (size > expect.size) throw new IntegrityError(`${key}: more bytes than the expected ${expect.size}`);
-      hash.update(chunk);
-      chunks.push(chunk);
-    }
-    if (size < expect.size) throw new IntegrityError(`${key}: ended after ${size} of ${expect.size} bytes`, { retryable: true });
-    const sha256 = hash.digest("hex");
-    if (expect.sha256 !== undefined && sha256 !== expect.sha256) throw new IntegrityError(`${key}: SHA-256 is ${sha256}, expected ${expect.sha256}`);
-    try {
-      await writeObject(sha256, chunks.length === 1 ? Buffer.from((chunks[0] as Uint8Array).buffer, (chunks[0] as Uint8Array).byteOffset, size) : Buffer.concat(chunks, size));
-    } catch (err) {
-      throw fsError(err, `${label}: staging ${key}`);
-    }
-    if (index.partials.has(key)) {
-      // An earlier attempt left a partial of this file: it is no longer needed.
-      await Promise.all([rm(join(dirs.partial, key), { force: true }), rm(join(dirs.partial, `${key}.validator`), { force: true })]);
-      index.partials.delete(key);
-    }
-    return { sha256, size };
-  }
-
-  async function freeBytes(): Promise<number> {
-    const target = (await exists(layout.privateDir)) ? layout.privateDir : root;
-    const fs = await statfs(target).catch((err: unknown) => {
-      throw fsError(err, target);
-    });
-    return fs.bavail * fs.bsize;
   }
 
   const generations = () => retainedVersions(root);
@@ -341,13 +186,7 @@ export function createFolderStore(root: string): Store {
     const needed = new Set<string>();
     for (const v of kept) for (const f of (await readGeneration(v)).files) needed.add(f.sha256);
     for (const f of current.files) needed.delete(f.sha256);
-    const index = await staging();
-    const unneeded = [...index.objects].filter((name) => !needed.has(name));
-    await eachLimit(unneeded, PLACE_CONCURRENCY, async (name) => {
-      await rm(objectPath(name), { force: true });
-      index.objects.delete(name);
-      index.verified.delete(name);
-    });
+    await stage.prune((name) => needed.has(name));
   }
 
   return {
@@ -379,138 +218,12 @@ export function createFolderStore(root: string): Store {
       return loaded && { ...loaded, signed: (await readMirrorSignature(root)) !== undefined };
     },
 
-    async readState(): Promise<MirrorState> {
-      try {
-        return { ...EMPTY_STATE, ...(JSON.parse(await readFile(files.state, "utf8")) as Partial<MirrorState>) };
-      } catch (err) {
-        if (isMissing(err)) return structuredClone(EMPTY_STATE);
-        if (err instanceof SyntaxError) throw new UpdateMirrorError("E_IO", `${files.state}: state file is damaged (${err.message}); remove it to start afresh`);
-        throw fsError(err, files.state);
-      }
-    },
-
-    async writeState(state) {
-      await writeFileAtomic(files.state, `${JSON.stringify(state)}\n`, { tmpDir: layout.tmpDir });
-    },
-
-    async hasObject(sha256, size) {
-      const index = await staging();
-      if (!index.objects.has(sha256)) return false;
-      if (index.verified.has(sha256)) return true;
-      const file = objectPath(sha256);
-      const hash = createHash("sha256");
-      let bytes = 0;
-      try {
-        for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) {
-          hash.update(chunk as Buffer);
-          bytes += (chunk as Buffer).length;
-        }
-      } catch (err) {
-        if (!isMissing(err)) throw fsError(err, file);
-      }
-      if (bytes === size && hash.digest("hex") === sha256) {
-        index.verified.add(sha256);
-        return true;
-      }
-      await rm(file, { force: true });
-      index.objects.delete(sha256);
-      return false;
-    },
-
-    async partial(key) {
-      if (!(await staging()).partials.has(key)) return { size: 0 };
-      const file = join(dirs.partial, key);
-      let size: number;
-      try {
-        size = (await stat(file)).size;
-      } catch (err) {
-        if (isMissing(err)) return { size: 0 };
-        throw fsError(err, file);
-      }
-      const validator = await readFile(`${file}.validator`, "utf8").catch(() => undefined);
-      return validator === undefined ? { size } : { size, validator };
-    },
-
-    async receive(key, body, expect: ReceiveExpectation) {
-      await ensureDirs();
-      const index = await staging();
-      if (!expect.append && expect.size <= SMALL_OBJECT) return receiveSmall(key, body, expect);
-      const partial = join(dirs.partial, key);
-      const sidecar = `${partial}.validator`;
-      const hash = createHash("sha256");
-      let size = 0;
-      if (expect.append) {
-        try {
-          // The hash must cover the bytes already received, so read them once more.
-          for await (const chunk of createReadStream(partial, { highWaterMark: CHUNK })) {
-            hash.update(chunk as Buffer);
-            size += (chunk as Buffer).length;
-          }
-        } catch (err) {
-          throw fsError(err, partial);
-        }
-      }
-      const hadPartial = index.partials.has(key);
-      const dropPartial = async () => {
-        await Promise.all([rm(partial, { force: true }), hadPartial ? rm(sidecar, { force: true }) : undefined]);
-        index.partials.delete(key);
-      };
-      const handle = await open(partial, expect.append ? "a" : "w").catch((err: unknown) => {
-        throw fsError(err, partial);
-      });
-      index.partials.add(key);
-      let failed: unknown;
-      try {
-        for await (const chunk of body) {
-          size += chunk.length;
-          if (size > expect.size) throw new IntegrityError(`${key}: more bytes than the expected ${expect.size}`);
-          hash.update(chunk);
-          await handle.write(chunk);
-        }
-      } catch (err) {
-        failed = err;
-      } finally {
-        await handle.close();
-      }
-      // What a later resume needs: the bytes so far and the source's word for which version they are.
-      const keepForResume = async () => {
-        if (expect.validator !== undefined) await writeFile(sidecar, expect.validator).catch(() => undefined);
-        else await rm(sidecar, { force: true });
-      };
-      if (failed !== undefined) {
-        const code = (failed as NodeJS.ErrnoException).code;
-        // A too-long body or a full disk leaves nothing worth resuming; a cut transfer does.
-        if (failed instanceof IntegrityError || code === "ENOSPC") await dropPartial();
-        else await keepForResume();
-        if (failed instanceof UpdateMirrorError) throw failed;
-        if (typeof code === "string" && !code.startsWith("UND_")) throw fsError(failed, `${label}: writing ${partial}`);
-        throw failed;
-      }
-      if (size < expect.size) {
-        await keepForResume();
-        // Retryable: the partial is kept and the next attempt resumes from where this one stopped.
-        throw new IntegrityError(`${key}: ended after ${size} of ${expect.size} bytes`, { retryable: true });
-      }
-      const sha256 = hash.digest("hex");
-      if (expect.sha256 !== undefined && sha256 !== expect.sha256) {
-        await dropPartial();
-        throw new IntegrityError(`${key}: SHA-256 is ${sha256}, expected ${expect.sha256}`);
-      }
-      try {
-        // No fsync here: publish makes every staged object durable at once before placing any.
-        await rename(partial, objectPath(sha256));
-        if (hadPartial) await rm(sidecar, { force: true });
-      } catch (err) {
-        throw fsError(err, `${label}: staging ${key}`);
-      }
-      index.partials.delete(key);
-      index.objects.add(sha256);
-      index.verified.add(sha256);
-      staged(size);
-      return { sha256, size };
-    },
-
-    freeBytes,
+    readState: () => readStateFile(files.state),
+    writeState: (state) => writeStateFile(files.state, state, layout.tmpDir),
+    hasObject: (sha256, size) => stage.hasObject(sha256, size),
+    partial: (key) => stage.partial(key),
+    receive: (key, body, expect) => stage.receive(label, key, body, expect),
+    freeBytes: () => stage.freeBytes(),
 
     async publish(next, options: { sign?: ManifestSigner; keepGenerations: number }) {
       // The engine read the committed manifest moments ago under the same lock: reuse it, not a third parse.
@@ -522,9 +235,8 @@ export function createFolderStore(root: string): Store {
       const retainList = [...place.filter((p) => prev.has(p.path)).map((p) => p.path), ...remove].map((path) => ({ path, sha256: (prev.get(path) as { sha256: string }).sha256 }));
       // Content the new state needs that is not staged may still sit in the tree under another name.
       const currentBySha = new Map((committed?.manifest.files ?? []).map((f) => [f.sha256, f.path]));
-      const index = await staging();
       for (const p of place) {
-        if (index.objects.has(p.sha256)) continue;
+        if (await stage.holds(p.sha256)) continue;
         const from = currentBySha.get(p.sha256);
         if (from === undefined) throw new NotFoundError(`${label}: nothing staged for ${p.path} (${p.sha256})`);
         retainList.unshift({ path: from, sha256: p.sha256 });
@@ -532,7 +244,7 @@ export function createFolderStore(root: string): Store {
       const bytes = serializeManifest(next);
       // The journal, the retained manifest, SHA256SUMS and the manifest itself all need room; running
       // out half-way through placing files would leave a publish that only more space can finish.
-      const free = await freeBytes();
+      const free = await stage.freeBytes();
       if (free < 4 * bytes.length + METADATA_MARGIN) {
         throw new IoError(`${label}: only ${free} bytes free, not enough to publish version ${next.version} safely (needs about ${4 * bytes.length + METADATA_MARGIN}); nothing was changed`);
       }
@@ -547,7 +259,7 @@ export function createFolderStore(root: string): Store {
       };
       try {
         if (committed) {
-          await mkdir(dirs.manifests, { recursive: true });
+          await mkdir(layout.manifestsDir, { recursive: true });
           await writeFileAtomic(retained.manifest(committed.manifest.version), committed.bytes, { tmpDir: layout.tmpDir });
         }
         await writeFileAtomic(files.journal, JSON.stringify(journal), { tmpDir: layout.tmpDir });
