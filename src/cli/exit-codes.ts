@@ -11,6 +11,7 @@ export const EXIT = {
   locked: 6,
   network: 7,
   io: 8,
+  hook: 9,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -30,6 +31,7 @@ const BY_ERROR_CODE: Record<ErrorCode, ExitCode> = {
   E_REFUSED_PLAN: EXIT.refused,
   E_PARTIAL: EXIT.partial,
   E_IO: EXIT.io,
+  E_HOOK: EXIT.hook,
 };
 
 /** Exit code for one of our error codes. */

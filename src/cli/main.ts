@@ -5,8 +5,10 @@ import { exportCommand } from "../commands/export.js";
 import { importCommand } from "../commands/import.js";
 import { indexCommand } from "../commands/index-command.js";
 import { keygenCommand } from "../commands/keygen.js";
+import { pullCommand } from "../commands/pull.js";
 import { rollbackCommand } from "../commands/rollback.js";
 import { serveCommand } from "../commands/serve.js";
+import { statusCommand } from "../commands/status.js";
 import { syncCommand } from "../commands/sync.js";
 import { verifyCommand } from "../commands/verify.js";
 import { UpdateMirrorError, UsageError } from "../core/errors.js";
@@ -26,6 +28,8 @@ export async function runCli(argv: string[]): Promise<number> {
     .command(exportCommand)
     .command(importCommand)
     .command(serveCommand)
+    .command(pullCommand)
+    .command(statusCommand)
     .demandCommand(1, "Give a command; see --help")
     .recommendCommands()
     .strict()
@@ -39,7 +43,8 @@ export async function runCli(argv: string[]): Promise<number> {
     });
   try {
     await parser.parseAsync();
-    return EXIT.ok;
+    // A command whose outcome is not an error may still pick its code (status: the Nagios convention).
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
   } catch (err) {
     if (err instanceof UpdateMirrorError) {
       process.stderr.write(`update-mirror: ${err.message}\n`);

@@ -121,6 +121,7 @@ export async function exportToArchive(job: ArchiveExport, rt: Runtime): Promise<
     result: job.dryRun ? "dry-run" : "updated",
     version: manifest.version,
     previousVersion: base?.version ?? null,
+    previousUpstreamVersion: null,
     source: job.mirror,
     upstreamVersion: null,
     added: carry.length,

@@ -15,7 +15,8 @@ export type ErrorCode =
   | "E_LOCKED"
   | "E_REFUSED_PLAN"
   | "E_PARTIAL"
-  | "E_IO";
+  | "E_IO"
+  | "E_HOOK";
 
 export interface ErrorOptions {
   cause?: unknown;
@@ -165,4 +166,11 @@ export function fsError(err: unknown, what: string): UpdateMirrorError {
     : code === "EISDIR" ? "is a directory"
     : (err as Error | undefined)?.message ?? String(err);
   return new IoError(`${what}: ${reason}`, { cause: err, retryable: code === "EBUSY" || code === "EAGAIN" });
+}
+
+/** The job itself succeeded (or failed on its own), but a hook command the user configured failed. */
+export class HookError extends UpdateMirrorError {
+  constructor(message: string) {
+    super("E_HOOK", message);
+  }
 }

@@ -19,6 +19,31 @@ export interface MirrorState {
   heldUpstreamVersion?: number;
   /** For sources without a manifest: what each path looked like when we last hashed it. */
   listed: Record<string, { size: number; mtimeMs?: number; sha256: string }>;
+  /**
+   * The upstream manifests applied lately, newest first (a few, so a rollback still finds its own):
+   * `status` tells the data's age from the `created` of the one the committed manifest came from.
+   */
+  upstreams?: UpstreamRecord[];
+  /** The last run, whatever its outcome (a dry run is not recorded). */
+  lastRun?: RunRecord;
+  /** When a run last ended "updated" or "unchanged" (ISO 8601). */
+  lastSuccess?: string;
+}
+
+export interface UpstreamRecord {
+  source: string;
+  version: number;
+  created: string;
+  expires?: string;
+}
+
+/** One run as `status` reports it. Messages name files and sources, never a secret. */
+export interface RunRecord {
+  started: string;
+  finished: string;
+  result: "updated" | "partial" | "unchanged" | "failed";
+  version?: number;
+  error?: { code: string; message: string };
 }
 
 export interface Committed {

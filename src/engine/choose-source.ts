@@ -21,6 +21,18 @@ interface Probed {
   source: Source;
   choice?: Choice;
   error?: UpdateMirrorError;
+  /** The version this source offers is one a rollback moved away from. */
+  held?: number;
+}
+
+/** A manifest at or below the version a rollback moved away from: not an error, just nothing to take yet. */
+class HeldBack extends RefusedPlanError {
+  constructor(
+    message: string,
+    readonly version: number,
+  ) {
+    super(message);
+  }
 }
 
 /** Checks signature, expiry, hold and rollback; returns the verifying key id, or throws why the manifest is refused. */
@@ -49,7 +61,7 @@ function accept(source: Source, upstream: UpstreamManifest, trust: TrustPolicy, 
     throw new RefusedPlanError(`${source.label}: manifest version ${manifest.version} expired at ${manifest.expires} (--allow-expired overrides)`);
   }
   if (state.heldUpstreamVersion !== undefined && manifest.version <= state.heldUpstreamVersion) {
-    throw new RefusedPlanError(`${source.label}: manifest version ${manifest.version} was rolled back from; waiting for a version above ${state.heldUpstreamVersion}`);
+    throw new HeldBack(`${source.label}: manifest version ${manifest.version} was rolled back from; waiting for a version above ${state.heldUpstreamVersion}`, manifest.version);
   }
   return keyId;
 }
@@ -96,7 +108,7 @@ export async function chooseSource(sources: readonly Source[], state: MirrorStat
         }
         const refused = err instanceof SignatureError || err instanceof RefusedPlanError || err instanceof ManifestError;
         emit({ type: "source:probe", source: source.label, result: refused ? "refused" : "error", reason: err.message });
-        return { source, error: err };
+        return { source, error: err, ...(err instanceof HeldBack && { held: err.version }) };
       }
     }),
   );
@@ -113,7 +125,19 @@ export async function chooseSource(sources: readonly Source[], state: MirrorStat
     }
   }
   best ??= probed.find((p) => p.choice?.kind === "listing")?.choice;
+  // Only versions a rollback moved away from: the rolled-back state stays, as if nothing had changed.
+  const held = best ? undefined : probed.find((p) => p.held !== undefined);
+  if (held?.held !== undefined) {
+    bestVersion = held.held;
+    best = { kind: "unchanged", source: held.source, version: held.held };
+  }
   if (best) {
+    for (const p of probed) {
+      const c = p.choice;
+      if (!c || c.kind === "listing") continue;
+      const version = c.kind === "manifest" ? c.upstream.manifest.version : c.version;
+      if (version < bestVersion) emit({ type: "source:passed-over", source: p.source.label, reason: `offers version ${version}, older than version ${bestVersion} at ${best.source.label}` });
+    }
     emit({ type: "source:chosen", source: best.source.label, ...(bestVersion >= 0 && { version: bestVersion }) });
     return { choice: best, down };
   }

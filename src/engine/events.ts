@@ -5,6 +5,8 @@ export type EngineEvent =
   | { type: "run:recovered"; version: number }
   | { type: "source:probe"; source: string; result: "manifest" | "unchanged" | "none" | "error" | "cooling-down" | "refused"; version?: number; reason?: string }
   | { type: "source:chosen"; source: string; version?: number }
+  | { type: "source:passed-over"; source: string; reason: string }
+  | { type: "run:restart"; reason: string }
   | { type: "plan:ready"; add: number; update: number; remove: number; keep: number; downloadBytes: number; files: PlannedChange[] }
   | { type: "file:start"; path: string; size: number; source: string; offset: number }
   | { type: "file:progress"; path: string; bytes: number }
@@ -26,6 +28,8 @@ export interface RunSummary {
   result: "updated" | "partial" | "unchanged" | "dry-run";
   version: number | null;
   previousVersion: number | null;
+  /** The upstream version the previous state came from, when it came from a manifest upstream. */
+  previousUpstreamVersion: number | null;
   source: string | null;
   upstreamVersion: number | null;
   added: number;

@@ -62,6 +62,7 @@ export async function runRollback(options: RollbackOptions): Promise<RunSummary>
       result: "updated",
       version,
       previousVersion: committed.manifest.version,
+      previousUpstreamVersion: committed.manifest.origin.upstreamVersion ?? null,
       source: `generation ${toVersion}`,
       upstreamVersion: next.origin.upstreamVersion ?? null,
       added: next.files.filter((f) => !before.has(f.path)).length,

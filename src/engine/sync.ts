@@ -37,6 +37,8 @@ export interface SyncOptions {
    * is a rollback (refused unless `trust.allowRollback`), an equal one with other content a conflict.
    */
   replicate?: boolean;
+  /** Refuse sources without a manifest (pull: an endpoint takes only what a mirror published and, with trust, signed). */
+  requireManifest?: boolean;
   /**
    * Called with the files this run must fetch (those the store does not already hold), before any
    * is fetched or anything changes; may throw to stop the run (a delta import checks its base).
@@ -70,11 +72,16 @@ async function targetOf(choice: Choice, options: SyncOptions, listedHints: Recor
     .filter(select);
 }
 
+/** The upstream must carry a manifest: a replica copies it, and pull takes nothing else. */
+function checkHasManifest(choice: Choice, what: string): void {
+  if (choice.kind === "listing") {
+    throw new NotFoundError(`${choice.source.label}: holds no update-mirror manifest (.update-mirror/manifest.json), so it is not ${what}`);
+  }
+}
+
 /** In replica mode: the upstream must carry a manifest, and its version may not go back or fork. */
 function checkReplica(choice: Choice, committed: Committed | undefined, allowRollback: boolean): void {
-  if (choice.kind === "listing") {
-    throw new NotFoundError(`${choice.source.label}: holds no update-mirror manifest (.update-mirror/manifest.json), so it is not an exported mirror`);
-  }
+  checkHasManifest(choice, "an exported mirror");
   if (choice.kind !== "manifest" || !committed) return;
   const { manifest, bytes } = choice.upstream;
   const have = committed.manifest.version;
@@ -135,11 +142,23 @@ export async function runSync(options: SyncOptions): Promise<RunSummary> {
     const committed = await store.readCommitted();
     const state = await store.readState();
     const fingerprint = fingerprintOf(options);
+    const startedAt = now().toISOString();
     try {
-      return await planFetchPublish(options, { committed, state, fingerprint, now, started });
+      for (let restarts = 0; ; restarts++) {
+        try {
+          return await planFetchPublish(options, { committed, state, fingerprint, now, started, startedAt });
+        } catch (err) {
+          if (!(err instanceof UpstreamChanged) || restarts >= MAX_RESTARTS) throw err instanceof UpstreamChanged ? err.failure : err;
+          emit({ type: "run:restart", reason: err.message });
+        }
+      }
     } catch (err) {
-      // Cool-downs a 429/503 asked for must outlive a failed run, whatever failed.
-      if (!options.dryRun) await store.writeState(state).catch(() => undefined);
+      // Cool-downs a 429/503 asked for must outlive a failed run, whatever failed; so must the record of the failure.
+      if (!options.dryRun) {
+        const error = err instanceof UpdateMirrorError ? { code: err.code, message: err.message } : { code: "E_INTERNAL", message: String((err as Error)?.message ?? err) };
+        state.lastRun = { started: startedAt, finished: now().toISOString(), result: "failed", error };
+        await store.writeState(state).catch(() => undefined);
+      }
       throw err;
     }
   } finally {
@@ -153,18 +172,45 @@ interface RunContext {
   fingerprint: string;
   now: () => Date;
   started: number;
+  startedAt: string;
+}
+
+// A manifest upstream that publishes while we fetch from it can fail files of the version we chose;
+// the run then starts over from the new version, reusing everything already staged.
+const MAX_RESTARTS = 2;
+// Upstream manifests remembered for `status`: enough to cover the generations a rollback can return to.
+const UPSTREAMS_KEPT = 10;
+
+/** The chosen upstream published a new manifest while files of the old one were failing. */
+class UpstreamChanged extends Error {
+  constructor(
+    message: string,
+    readonly failure: UpdateMirrorError,
+  ) {
+    super(message);
+  }
+}
+
+/** After failures from a manifest upstream: did it publish another manifest meanwhile? */
+async function upstreamChanged(choice: Choice): Promise<string | undefined> {
+  if (choice.kind !== "manifest") return undefined;
+  const probe = await choice.source.probeManifest(undefined).catch(() => undefined);
+  if (probe?.kind !== "manifest" || probe.upstream.bytes.equals(choice.upstream.bytes)) return undefined;
+  return `${choice.source.label} published version ${probe.upstream.manifest.version} while version ${choice.upstream.manifest.version} was being fetched`;
 }
 
 async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<RunSummary> {
   const { store, emit } = options;
-  const { committed, state, fingerprint, now, started } = run;
+  const { committed, state, fingerprint, now, started, startedAt } = run;
   const current = committed?.manifest.files ?? [];
   const { choice, down } = await chooseSource(options.sources, state, fingerprint, options.trust, options.retry, now(), emit, options.replicate === true);
   if (options.replicate) checkReplica(choice, committed, options.trust.allowRollback);
+  if (options.requireManifest) checkHasManifest(choice, "a mirror");
   const summary: RunSummary = {
     result: "unchanged",
     version: committed?.manifest.version ?? null,
     previousVersion: committed?.manifest.version ?? null,
+    previousUpstreamVersion: committed?.manifest.origin.upstreamVersion ?? null,
     source: choice.source.label,
     upstreamVersion: choice.kind === "manifest" ? choice.upstream.manifest.version : choice.kind === "unchanged" ? choice.version : null,
     added: 0,
@@ -175,7 +221,12 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
     elapsedMs: 0,
   };
   const finish = async (result: RunSummary["result"]): Promise<RunSummary> => {
-    if (!options.dryRun) await store.writeState(state);
+    if (!options.dryRun && result !== "dry-run") {
+      const finished = now().toISOString();
+      state.lastRun = { started: startedAt, finished, result, ...(summary.version !== null && { version: summary.version }) };
+      if (result !== "partial") state.lastSuccess = finished;
+      await store.writeState(state);
+    }
     summary.result = result;
     summary.elapsedMs = Math.round(performance.now() - started);
     emit({ type: "run:done", summary });
@@ -236,7 +287,10 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
     if (local !== undefined || choice.kind !== "listing" || (fetched.length === 0 && committed === undefined)) {
       const message = `${failures.length} of ${toFetch.length} files could not be fetched intact; nothing was published (the ${fetched.length} fetched are staged for the next run). First: ${errors[0]?.message}`;
       if (local) throw new IoError(`${message}; the local disk failed: ${local.message}`);
-      throw errors.every((e) => e instanceof IntegrityError) ? new IntegrityError(message) : new SourceError(message);
+      const failure = errors.every((e) => e instanceof IntegrityError) ? new IntegrityError(message) : new SourceError(message);
+      const changed = await upstreamChanged(choice);
+      if (changed !== undefined) throw new UpstreamChanged(changed, failure);
+      throw failure;
     }
   }
 
@@ -259,6 +313,7 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
     summary.failed = failed.size;
   }
   if (choice.kind === "listing") {
+    delete state.upstreams;
     state.listed = {};
     for (const f of files) {
       // A carried entry's bytes are not what the listing shows now: no hint, so it is fetched again.
@@ -270,6 +325,9 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   const remember = () => {
     if (choice.kind !== "manifest") return;
     const upstreamVersion = choice.upstream.manifest.version;
+    const { created, expires } = choice.upstream.manifest;
+    const record = { source: choice.source.label, version: upstreamVersion, created, ...(expires !== undefined && { expires }) };
+    state.upstreams = [record, ...(state.upstreams ?? []).filter((u) => u.version !== upstreamVersion)].slice(0, UPSTREAMS_KEPT);
     state.sources[choice.source.label] = { ...state.sources[choice.source.label], version: upstreamVersion, fingerprint, ...(choice.upstream.validator !== undefined && { validator: choice.upstream.validator }) };
     if (choice.keyId !== undefined) state.trusted[choice.keyId] = Math.max(state.trusted[choice.keyId] ?? 0, upstreamVersion);
   };

@@ -1,5 +1,5 @@
 // Reading and committing a mirror's public metadata: SHA256SUMS, signature, and the manifest written last.
-import { open, readFile, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, unlink } from "node:fs/promises";
 import { fsError, ManifestError, NotFoundError } from "../core/errors.js";
 import { MAX_MANIFEST_BYTES, type Manifest, parseManifest, serializeManifest } from "../core/manifest.js";
 import { renderSha256Sums } from "../core/sha256sums.js";
@@ -55,13 +55,15 @@ export async function readMirrorSignature(root: string): Promise<string | undefi
 /**
  * Publishes `manifest` as the mirror's committed state. SHA256SUMS and the signature (or the removal
  * of a stale one) come first and the manifest last, since the manifest's rename is the commit point:
- * a crash before it leaves the previous manifest in force. A reader that catches the instant between
+ * a crash before it leaves the previous manifest in force. Temp files go in `tmpDir` (same file system). A reader that catches the instant between
  * the signature and the manifest sees a mismatch and should read both again. Throws IoError.
  */
-export async function commitMirrorMetadata(root: string, manifest: Manifest, sign?: ManifestSigner): Promise<Buffer> {
+export async function commitMirrorMetadata(root: string, manifest: Manifest, sign?: ManifestSigner, tmpDir = mirrorLayout(root).tmpDir): Promise<Buffer> {
   const layout = mirrorLayout(root);
   const bytes = serializeManifest(manifest);
-  const tmpDir = layout.tmpDir;
+  await mkdir(layout.metadataDir, { recursive: true }).catch((err: unknown) => {
+    throw fsError(err, layout.metadataDir);
+  });
   await writeFileAtomic(layout.sums, renderSha256Sums(manifest.files), { tmpDir });
   if (sign) {
     await writeFileAtomic(layout.signature, sign(bytes), { tmpDir });

@@ -1,4 +1,5 @@
 // HTTP(S) source: an upstream that publishes an update-mirror manifest at its root (a vendor using `index`, or another mirror).
+import { createHash } from "node:crypto";
 import type { Dispatcher } from "undici";
 import { IntegrityError, NotFoundError, SourceError, UpdateMirrorError } from "../core/errors.js";
 import { MAX_MANIFEST_BYTES, parseManifest } from "../core/manifest.js";
@@ -115,6 +116,10 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
   }
 
   const manifestPath = `${METADATA_DIR}/${MANIFEST_NAME}`;
+  // An update-mirror server tags the manifest "sha256-<hex of its bytes>" and serves every file of the
+  // current and retained generations by hash (docs/manifest.md §9.1): fetching by hash then cannot mix
+  // generations when the server publishes mid-run.
+  let byHash = false;
 
   return {
     label,
@@ -148,6 +153,7 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
       });
       const manifest = parseManifest(bytes, `${label}${manifestPath}`);
       const etag = header(res.headers, "etag");
+      byHash = etag === `"sha256-${createHash("sha256").update(bytes).digest("hex")}"`;
       const lastModified = header(res.headers, "last-modified");
       const next = etag || lastModified ? JSON.stringify({ ...(etag && { etag }), ...(lastModified && { lastModified }) }) : undefined;
       let signature: string | undefined;
@@ -172,7 +178,13 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
       const offset = open.offset ?? 0;
       const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-`, ...(open.ifRange !== undefined && { "if-range": open.ifRange }) } : {};
       const deadline = performance.now() + options.totalTimeoutMs;
-      const res = await get(encodePath(path), headers, open.signal);
+      let res = byHash && open.sha256 !== undefined ? await get(`${METADATA_DIR}/by-hash/sha256/${open.sha256}`, headers, open.signal) : undefined;
+      if (res?.statusCode === 404) {
+        // Pruned from the server's retained generations: the path may still hold these bytes (the hash check decides).
+        await res.body.dump().catch(() => undefined);
+        res = undefined;
+      }
+      res ??= await get(encodePath(path), headers, open.signal);
       if (res.statusCode !== 200 && res.statusCode !== 206) return failFor(res, path);
       let start = 0;
       if (res.statusCode === 206) {

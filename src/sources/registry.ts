@@ -47,6 +47,36 @@ export function openSources(specs: readonly string[], http: HttpOptions): Opened
 }
 
 /**
+ * Opens the sources of `pull`: like openSources, but a path naming a file (or the base name of split
+ * volumes) is an exported archive. A path that does not exist yet stays a folder source, so a medium
+ * not inserted is one failed source among several, not a failed command.
+ */
+export async function openPullSources(specs: readonly string[], http: HttpOptions): Promise<OpenedSources> {
+  const opened = openSources(specs, http);
+  const isArchive = async (path: string) => {
+    const info = await stat(path).catch(() => undefined);
+    if (info) return info.isFile();
+    return stat(`${path}.001`).then(
+      () => true,
+      () => false,
+    );
+  };
+  const sources = await Promise.all(
+    specs.map(async (spec, i) => {
+      const folder = folderPathOf(spec);
+      return folder !== undefined && (await isArchive(folder)) ? openMediumSource(folder) : (opened.sources[i] as Source);
+    }),
+  );
+  return {
+    sources,
+    async close() {
+      await Promise.all(sources.map((s) => (opened.sources.includes(s) ? undefined : s.close())));
+      await opened.close();
+    },
+  };
+}
+
+/**
  * Opens a removable medium: a folder (an exported mirror) as a folder source, a file as an archive,
  * and a base name whose volumes exist (`full.tar` for `full.tar.001`, ...) as a split archive.
  * Throws NotFoundError/IoError naming the medium, or what openArchive throws.

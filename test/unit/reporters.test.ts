@@ -5,7 +5,7 @@ import { plainLines } from "../../src/cli/reporters/plain.js";
 import { createProgressBar } from "../../src/cli/reporters/progress.js";
 import type { RunSummary } from "../../src/engine/events.js";
 
-const summary: RunSummary = { result: "updated", version: 4, previousVersion: 3, source: "https://up/", upstreamVersion: 9, added: 1, updated: 2, removed: 3, failed: 0, bytes: 2_500_000, elapsedMs: 1000 };
+const summary: RunSummary = { result: "updated", version: 4, previousVersion: 3, previousUpstreamVersion: 8, source: "https://up/", upstreamVersion: 9, added: 1, updated: 2, removed: 3, failed: 0, bytes: 2_500_000, elapsedMs: 1000 };
 
 describe("plain lines", () => {
   it("summarise a run in one line", () => {

@@ -12,6 +12,10 @@ export function plainLines(event: EngineEvent, verbose: boolean): string[] {
       return verbose ? [`source ${event.source}: ${event.result}${event.version === undefined ? "" : ` (version ${event.version})`}`] : [];
     case "source:chosen":
       return [`using ${event.source}${event.version === undefined ? " (no manifest: listing it)" : ` (manifest version ${event.version})`}`];
+    case "source:passed-over":
+      return [`source ${event.source}: passed over: ${event.reason}`];
+    case "run:restart":
+      return [`starting over: ${event.reason}`];
     case "plan:ready":
       return [`plan: ${event.add} to add, ${event.update} to update, ${event.remove} to remove, ${event.keep} unchanged; up to ${formatBytes(event.downloadBytes)} to fetch`];
     case "file:retry":

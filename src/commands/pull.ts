@@ -1,0 +1,152 @@
+// `pull`: the endpoint side — update a local folder from mirrors (HTTP, shares, media) as whole verified sets, with failover, rollback and hooks.
+import type { Argv, CommandModule } from "yargs";
+import { describeHookEnd, runHook } from "../cli/hook.js";
+import { exitCodeFor } from "../cli/exit-codes.js";
+import { createRuntime, type GlobalArgs, type Runtime } from "../cli/runtime.js";
+import { resolveSyncSettings, type SyncFlags } from "../cli/sync-settings.js";
+import { parseDuration } from "../core/duration.js";
+import { HookError, UpdateMirrorError, UsageError } from "../core/errors.js";
+import type { RunSummary } from "../engine/events.js";
+import { DEFAULT_RETRY } from "../wrap/retry.js";
+
+interface PullArgs extends GlobalArgs, Omit<SyncFlags, "dest" | "sign-key" | "keep-generations" | "expires"> {
+  to?: string | undefined;
+  config?: string | undefined;
+  keep: number;
+  rollback: boolean;
+  "on-update"?: string | undefined;
+  "on-error"?: string | undefined;
+  "hook-timeout": string;
+  "allow-rollback": boolean;
+  "allow-expired": boolean;
+  "dry-run": boolean;
+  json: boolean;
+  verbose: boolean;
+}
+
+/** What a hook learns about the run, as environment variables (README "pull"). */
+function hookEnv(event: "update" | "rollback" | "error", target: string, summary?: RunSummary, error?: UpdateMirrorError): Record<string, string> {
+  const text = (v: number | string | null | undefined) => (v === null || v === undefined ? "" : String(v));
+  return {
+    UPDATE_MIRROR_EVENT: event,
+    UPDATE_MIRROR_TARGET: target,
+    UPDATE_MIRROR_OLD_VERSION: text(summary?.previousUpstreamVersion),
+    UPDATE_MIRROR_NEW_VERSION: text(summary?.upstreamVersion),
+    UPDATE_MIRROR_SOURCE: text(summary?.source),
+    UPDATE_MIRROR_ADDED: text(summary?.added),
+    UPDATE_MIRROR_UPDATED: text(summary?.updated),
+    UPDATE_MIRROR_REMOVED: text(summary?.removed),
+    ...(error && { UPDATE_MIRROR_ERROR: error.message.split("\n")[0] as string, UPDATE_MIRROR_EXIT_CODE: String(exitCodeFor(error.code)) }),
+  };
+}
+
+/** Runs a hook, logs and prints how it ended; returns a HookError when it failed. */
+async function hook(rt: Runtime, args: PullArgs, flag: "on-update" | "on-error", env: Record<string, string>): Promise<HookError | undefined> {
+  const command = args[flag];
+  if (command === undefined) return undefined;
+  const result = await runHook(command, env, parseDuration(args["hook-timeout"], "--hook-timeout"));
+  const ok = result.exitCode === 0 && !result.timedOut;
+  rt.logger[ok ? "info" : "error"]({ event: "hook:done", hook: flag, exitCode: result.exitCode, signal: result.signal, timedOut: result.timedOut, output: result.output }, "hook:done");
+  if (!args.json) {
+    for (const line of result.output.split("\n").filter((l) => l !== "")) process.stderr.write(`${flag}: ${line}\n`);
+  }
+  if (ok) return undefined;
+  return new HookError(`--${flag} hook ${describeHookEnd(result)}`);
+}
+
+export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
+  command: "pull",
+  describe: "Update an endpoint folder from mirrors as a whole verified set (failover in the order given), or roll it back",
+  builder: (yargs: Argv<GlobalArgs>) =>
+    yargs
+      .option("source", { type: "string", array: true, describe: "A mirror: http(s)://, a folder (share, medium) or an exported archive; repeat for failover, first = preferred" })
+      .option("to", { type: "string", describe: "The endpoint folder to update (a link to the current set, managed by pull)" })
+      .option("config", { type: "string", describe: "Config file (network section; sync.sources/select/trust as defaults)" })
+      .option("trust", { type: "string", array: true, describe: "Public key the mirror's manifest must be signed with (repeatable)" })
+      .option("select", { type: "string", array: true, describe: "Only files tagged TAG=VALUE[,VALUE] (product, component, platform, language, version)" })
+      .option("include", { type: "string", array: true, describe: "Only paths matching these globs" })
+      .option("exclude", { type: "string", array: true, describe: "Leave out paths matching these globs" })
+      .option("keep", { type: "number", default: 1, describe: "Previous sets kept for --rollback" })
+      .option("rollback", { type: "boolean", default: false, describe: "Switch back to the previous set and change nothing else" })
+      .option("on-update", { type: "string", describe: "Shell command run after the folder changed (env: UPDATE_MIRROR_OLD_VERSION, _NEW_VERSION, ...)" })
+      .option("on-error", { type: "string", describe: "Shell command run after a failed pull (env: UPDATE_MIRROR_ERROR, _EXIT_CODE, ...)" })
+      .option("hook-timeout", { type: "string", default: "5m", describe: "Longest a hook may run" })
+      .option("allow-rollback", { type: "boolean", default: false, describe: "Accept a signed manifest older than one applied before" })
+      .option("allow-expired", { type: "boolean", default: false, describe: "Accept an expired manifest (e.g. while this machine's clock is wrong)" })
+      .option("max-delete", { type: "string", describe: "Refuse a change removing more files than this: a count or a percentage (default 50%)" })
+      .option("concurrency", { type: "number", describe: "Files fetched at once (default 4)" })
+      .option("retries", { type: "number", describe: "Retries per file and source (default 3)" })
+      .option("connect-timeout", { type: "string", describe: "Time a source has to connect and answer, e.g. 10s (default), before the next one is used" })
+      .option("proxy", { type: "string", describe: "HTTP proxy URL (default: HTTP_PROXY/HTTPS_PROXY)" })
+      .option("proxy-user", { type: "string", describe: "Proxy user name" })
+      .option("proxy-password-env", { type: "string", describe: "Environment variable holding the proxy password" })
+      .option("proxy-password-file", { type: "string", describe: "File holding the proxy password" })
+      .option("ca-file", { type: "string", describe: "PEM file of extra CA certificates to trust" })
+      .option("bwlimit", { type: "string", describe: "Cap the transfer rate, bytes per second: 500k, 10M" })
+      .option("dry-run", { type: "boolean", default: false, describe: "Print what would change, change nothing" })
+      .option("json", { type: "boolean", default: false, describe: "NDJSON events on stdout" })
+      .option("verbose", { alias: "v", type: "boolean", default: false, describe: "A line per file" })
+      .check((a) => {
+        if (!Number.isInteger(a.keep) || a.keep < 0 || a.keep > 20) throw new UsageError(`--keep: must be a whole number from 0 to 20, got ${a.keep}`);
+        return true;
+      })
+      .example("$0 pull --source http://mirror1:8080/ --source /media/usb --to /var/lib/av/bases --trust dmz.pub --select product=kes", "failover from HTTP to a medium")
+      .example("$0 pull --to /var/lib/av/bases --rollback", "back to the previous set")
+      .example('$0 pull --source http://mirror:8080/ --to /opt/av/bases --on-update "systemctl reload av"', "reload the product after a change"),
+  handler: async (args) => {
+    // Loaded on use, so `--help` and other commands do not pay for this command's dependencies.
+    const [{ defaultConfig, loadConfigFile }, { runSync }, { runRollback }, { openPullSources }, { createEndpointStore }, { createReporter }, { createRateLimiter, limitSource }] = await Promise.all([
+      import("../config/load.js"),
+      import("../engine/sync.js"),
+      import("../engine/rollback.js"),
+      import("../sources/registry.js"),
+      import("../stores/endpoint.js"),
+      import("../cli/reporters/reporter.js"),
+      import("../wrap/bandwidth.js"),
+    ]);
+    const rt = createRuntime(args);
+    const emit = createReporter({ json: args.json, verbose: args.verbose, logger: rt.logger });
+    if (args.to === undefined) throw new UsageError("give --to, the endpoint folder to update");
+    const store = createEndpointStore(args.to);
+    if (args.rollback) {
+      const summary = await runRollback({ store, keepGenerations: args.keep, emit });
+      const failed = await hook(rt, args, "on-update", hookEnv("rollback", store.label, summary));
+      if (failed) throw failed;
+      return;
+    }
+    const config = args.config === undefined ? defaultConfig() : await loadConfigFile(args.config);
+    const settings = await resolveSyncSettings({ ...args, dest: args.to, "keep-generations": args.keep }, config);
+    // An endpoint has other mirrors to try: a source that connects but does not answer gets no longer than one that does not connect.
+    const http = { ...settings.http, headersTimeoutMs: settings.http.connectTimeoutMs };
+    const opened = await openPullSources(settings.sources, http);
+    const limiter = settings.bandwidth === undefined ? undefined : createRateLimiter(settings.bandwidth);
+    let summary: RunSummary;
+    try {
+      summary = await runSync({
+        sources: limiter ? opened.sources.map((s) => limitSource(s, limiter)) : opened.sources,
+        store,
+        selection: settings.selection,
+        tagRules: [],
+        trust: { keys: settings.trustKeys, allowRollback: args["allow-rollback"], allowExpired: args["allow-expired"] },
+        requireManifest: true,
+        dryRun: args["dry-run"],
+        concurrency: settings.concurrency,
+        retry: { ...DEFAULT_RETRY, attempts: settings.retries + 1 },
+        maxDelete: settings.maxDelete,
+        keepGenerations: settings.keepGenerations,
+        emit,
+      });
+    } catch (err) {
+      if (err instanceof UpdateMirrorError && !args["dry-run"]) {
+        const failed = await hook(rt, args, "on-error", hookEnv("error", store.label, undefined, err));
+        if (failed) process.stderr.write(`update-mirror: ${failed.message}\n`);
+      }
+      throw err;
+    } finally {
+      await opened.close();
+    }
+    if (summary.result !== "updated") return;
+    const failed = await hook(rt, args, "on-update", hookEnv("update", store.label, summary));
+    if (failed) throw new HookError(`${failed.message}; version ${summary.upstreamVersion ?? summary.version} was applied to ${store.label}`);
+  },
+};
