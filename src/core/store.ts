@@ -51,6 +51,11 @@ export interface Committed {
   bytes: Buffer;
   /** A signature is published beside the manifest. */
   signed: boolean;
+  /**
+   * Paths the store found changed since they were committed (something wrote into the folder); they
+   * are left out of `manifest`, so a run fetches them again rather than trusting an "unchanged" upstream.
+   */
+  drifted?: string[];
 }
 
 export interface ReceiveExpectation {

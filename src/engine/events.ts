@@ -3,6 +3,7 @@
 export type EngineEvent =
   | { type: "run:start"; dest: string; sources: string[]; dryRun: boolean }
   | { type: "run:recovered"; version: number }
+  | { type: "run:drift"; paths: string[] }
   | { type: "source:probe"; source: string; result: "manifest" | "unchanged" | "none" | "error" | "cooling-down" | "refused"; version?: number; reason?: string }
   | { type: "source:chosen"; source: string; version?: number }
   | { type: "source:passed-over"; source: string; reason: string }

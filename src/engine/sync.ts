@@ -141,6 +141,11 @@ export async function runSync(options: SyncOptions): Promise<RunSummary> {
     }
     const committed = await store.readCommitted();
     const state = await store.readState();
+    if (committed?.drifted?.length) {
+      emit({ type: "run:drift", paths: committed.drifted });
+      // An upstream "unchanged since last time" says nothing about files changed here since.
+      for (const source of Object.values(state.sources)) delete source.validator;
+    }
     const fingerprint = fingerprintOf(options);
     const startedAt = now().toISOString();
     try {

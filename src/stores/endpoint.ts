@@ -135,8 +135,9 @@ export function createEndpointStore(target: string): Store {
     if (!set) return undefined;
     const signed = (await readMirrorSignature(setDir(version))) !== undefined;
     if (set.intact.every(Boolean)) return { ...set.loaded, signed };
-    const manifest: Manifest = { ...set.loaded.manifest, files: set.loaded.manifest.files.filter((_, i) => set.intact[i]) };
-    return { manifest, bytes: serializeManifest(manifest), signed };
+    const files = set.loaded.manifest.files;
+    const manifest: Manifest = { ...set.loaded.manifest, files: files.filter((_, i) => set.intact[i]) };
+    return { manifest, bytes: serializeManifest(manifest), signed, drifted: files.filter((_, i) => !set.intact[i]).map((f) => f.path) };
   }
 
   /** Replaces the link so it points at set `version`: the commit point of a publish. */

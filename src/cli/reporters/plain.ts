@@ -7,6 +7,8 @@ export function plainLines(event: EngineEvent, verbose: boolean): string[] {
   switch (event.type) {
     case "run:recovered":
       return [`finished the publish of version ${event.version} that an earlier run left interrupted`];
+    case "run:drift":
+      return [`${event.paths.length} file(s) changed since they were applied (first: ${event.paths[0]}); fetching them again`];
     case "source:probe":
       if (event.result === "error" || event.result === "refused" || event.result === "cooling-down") return [`source ${event.source}: ${event.result}: ${event.reason ?? ""}`];
       return verbose ? [`source ${event.source}: ${event.result}${event.version === undefined ? "" : ` (version ${event.version})`}`] : [];
