@@ -1,17 +1,25 @@
-// HTTP(S) source: an upstream that publishes an update-mirror manifest at its root (a vendor using `index`, or another mirror).
+// HTTP(S) source: an upstream that publishes an update-mirror manifest at its root (a vendor using `index`, or another mirror), or else a crawlable directory listing.
 import { createHash } from "node:crypto";
 import type { Dispatcher } from "undici";
-import { IntegrityError, NotFoundError, SourceError, UpdateMirrorError } from "../core/errors.js";
+import { eachLimit } from "../core/each-limit.js";
+import { InputRefusedError, IntegrityError, NotFoundError, SourceError, UpdateMirrorError } from "../core/errors.js";
 import { MAX_MANIFEST_BYTES, parseManifest } from "../core/manifest.js";
 import type { ManifestProbe, OpenedFile, OpenOptions, ProbeOptions, Source, SourceEntry } from "../core/source.js";
 import { MANIFEST_NAME, METADATA_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
 import type { HttpOptions } from "../net/http-options.js";
+import { comparePaths, pathSetConflicts, unsafePathReason } from "../core/safe-path.js";
+import { type ListingLink, parseListing } from "./http-listing.js";
 import { readCapped } from "./read-capped.js";
 
 type Body = Dispatcher.ResponseData["body"];
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTIONS = 5;
+// Crawling a listing: folder pages (or HEADs) at once, and the limits that stop a runaway or hostile tree.
+const LISTING_CONCURRENCY = 4;
+const MAX_LISTING_DEPTH = 32;
+const MAX_LISTING_ENTRIES = 500_000;
+const MAX_LISTING_PAGE_BYTES = 32 * 1024 * 1024;
 
 /** The URL as it may be shown: no user name or password. */
 export function redactUrl(url: URL): string {
@@ -70,7 +78,7 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
    * loop rather than undici's redirect interceptor: that wraps every request in handlers, which at
    * tens of thousands of small files costs more than the transfers themselves.
    */
-  async function get(path: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+  async function get(path: string, headers: Record<string, string>, signal: AbortSignal | undefined, method: "GET" | "HEAD" = "GET", landed?: { url?: URL }): Promise<Dispatcher.ResponseData> {
     let origin = root.origin;
     let target = `${root.pathname}${path}`;
     for (let hops = 0; ; hops++) {
@@ -79,7 +87,7 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
         res = await dispatcher.request({
           origin,
           path: target,
-          method: "GET",
+          method,
           headers: { "user-agent": options.userAgent, ...headers },
           headersTimeout: options.headersTimeoutMs,
           bodyTimeout: options.idleTimeoutMs,
@@ -90,7 +98,10 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
         throw new SourceError(`${label}: ${path}: ${code ? `${code}: ` : ""}${(err as Error).message}`, { cause: err });
       }
       const location = REDIRECTS.has(res.statusCode) ? header(res.headers, "location") : undefined;
-      if (location === undefined) return res;
+      if (location === undefined) {
+        if (landed) landed.url = new URL(`${origin}${target}`);
+        return res;
+      }
       await res.body.dump().catch(() => undefined);
       if (hops >= MAX_REDIRECTIONS) throw new SourceError(`${label}: ${path}: more than ${MAX_REDIRECTIONS} redirects`, { retryable: false });
       let next: URL;
@@ -116,6 +127,41 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
   }
 
   const manifestPath = `${METADATA_DIR}/${MANIFEST_NAME}`;
+
+  /** The children a folder's listing page links to; `rel` is the folder's path ("" for the root). */
+  async function readListingPage(rel: string, signal: AbortSignal | undefined): Promise<ListingLink[]> {
+    const path = rel === "" ? "" : `${encodePath(rel)}/`;
+    const landed: { url?: URL } = {};
+    const res = await get(path, {}, signal, "GET", landed);
+    if (res.statusCode !== 200) return failFor(res, `${rel}/`);
+    const type = header(res.headers, "content-type") ?? "";
+    if (!/^text\/html\b|^application\/xhtml\+xml\b/i.test(type)) {
+      res.body.destroy();
+      throw new SourceError(`${label}: ${rel}/ is not a directory listing (Content-Type ${type || "none"}), and the source publishes no update-mirror manifest`, { retryable: false });
+    }
+    const html = await readCapped(res.body, MAX_LISTING_PAGE_BYTES, `${label}${rel}/`).catch((err: unknown) => {
+      if (err instanceof UpdateMirrorError) throw err;
+      throw new SourceError(`${label}: ${rel}/: transfer failed (${(err as Error).message})`, { cause: err });
+    });
+    return parseListing(html.toString("utf8"), landed.url ?? new URL(path, root));
+  }
+
+  /** Size and Last-Modified of one file: HEAD, or a one-byte range where HEAD is not allowed. */
+  async function statFile(path: string, signal: AbortSignal | undefined): Promise<{ size: number; mtimeMs?: number }> {
+    let res = await get(encodePath(path), {}, signal, "HEAD");
+    let size: number | undefined;
+    if (res.statusCode === 405 || res.statusCode === 501) {
+      await res.body.dump().catch(() => undefined);
+      res = await get(encodePath(path), { range: "bytes=0-0" }, signal);
+      if (res.statusCode === 206) size = Number(/\/(\d+)$/.exec(header(res.headers, "content-range") ?? "")?.[1] ?? Number.NaN);
+    }
+    if (res.statusCode !== 200 && res.statusCode !== 206) return failFor(res, path);
+    await res.body.dump().catch(() => undefined);
+    size ??= Number(header(res.headers, "content-length") ?? Number.NaN);
+    if (!Number.isSafeInteger(size) || size < 0) throw new SourceError(`${label}: ${path}: the server states no size for it`, { retryable: false });
+    const modified = Date.parse(header(res.headers, "last-modified") ?? "");
+    return Number.isFinite(modified) ? { size, mtimeMs: modified } : { size };
+  }
   // An update-mirror server tags the manifest "sha256-<hex of its bytes>" and serves every file of the
   // current and retained generations by hash (docs/manifest.md §9.1): fetching by hash then cannot mix
   // generations when the server publishes mid-run.
@@ -170,8 +216,49 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
       };
     },
 
-    async list(): Promise<SourceEntry[]> {
-      throw new SourceError(`${label}: this HTTP source publishes no update-mirror manifest, and directory listings are not supported yet`);
+    async list(signal?: AbortSignal): Promise<SourceEntry[]> {
+      let entries: SourceEntry[] = [];
+      let pending: { rel: string; depth: number }[] = [{ rel: "", depth: 0 }];
+      while (pending.length > 0) {
+        const next: { rel: string; depth: number }[] = [];
+        await eachLimit(pending, LISTING_CONCURRENCY, async ({ rel, depth }) => {
+          for (const link of await readListingPage(rel, signal)) {
+            const path = rel === "" ? link.name : `${rel}/${link.name}`;
+            // Our own metadata folder, and any name a mirror cannot carry, are no part of the payload.
+            if ((rel === "" && link.name === METADATA_DIR) || unsafePathReason(path) !== undefined) continue;
+            if (link.dir) {
+              if (depth + 1 > MAX_LISTING_DEPTH) throw new SourceError(`${label}: ${path}/: folders nest deeper than ${MAX_LISTING_DEPTH} levels; refusing to crawl further`, { retryable: false });
+              next.push({ rel: path, depth: depth + 1 });
+              continue;
+            }
+            if (entries.length >= MAX_LISTING_ENTRIES) throw new SourceError(`${label}: the listing has more than ${MAX_LISTING_ENTRIES} files; refusing to crawl further`, { retryable: false });
+            entries.push({ path, size: link.size ?? -1, ...(link.mtimeMs !== undefined && { mtimeMs: link.mtimeMs }) });
+          }
+        });
+        pending = next;
+      }
+      // What the pages did not state exactly, a HEAD (or a one-byte range) tells: the engine needs every size.
+      const gone = new Set<SourceEntry>();
+      await eachLimit(
+        entries.filter((e) => e.size < 0 || e.mtimeMs === undefined),
+        LISTING_CONCURRENCY,
+        async (e) => {
+          try {
+            const found = await statFile(e.path, signal);
+            e.size = found.size;
+            if (found.mtimeMs !== undefined) e.mtimeMs = found.mtimeMs;
+            else delete e.mtimeMs;
+          } catch (err) {
+            // Listed but not there (removed since the page was made, or a dead link): not part of the tree.
+            if (err instanceof NotFoundError) gone.add(e);
+            else throw err;
+          }
+        },
+      );
+      if (gone.size > 0) entries = entries.filter((e) => !gone.has(e));
+      const conflicts = pathSetConflicts(entries.map((e) => e.path));
+      if (conflicts.length > 0) throw new InputRefusedError(`${label}: ${conflicts.length} names in the listing a mirror cannot carry together`, conflicts);
+      return entries.sort((a, b) => comparePaths(a.path, b.path));
     },
 
     async open(path: string, open: OpenOptions = {}): Promise<OpenedFile> {

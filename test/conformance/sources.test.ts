@@ -1,6 +1,7 @@
 // The Source conformance suite against every kind: a folder, the HTTP source over a plain vendor server and over our own `serve`, and exported archives.
-import { readFile, stat } from "node:fs/promises";
+import { readFile, rm, stat, symlink } from "node:fs/promises";
 import { join } from "node:path";
+import { describe, it } from "vitest";
 import { type ArchiveInput, writeArchive } from "../../src/archive/writer.js";
 import { walkTree } from "../../src/fs/walk.js";
 import { openArchiveSource } from "../../src/sources/archive.js";
@@ -8,6 +9,7 @@ import { DEFAULT_HTTP_OPTIONS, type HttpOptions } from "../../src/net/http-optio
 import { SERVE_DEFAULTS, startServer } from "../../src/serve/server.js";
 import { createFolderSource } from "../../src/sources/folder.js";
 import { openSources } from "../../src/sources/registry.js";
+import { copyTree, FTP_SKIP_REASON, ftpFolder, ftpService, ftpUrl, startFtpCuttingProxy } from "../servers/ftp-service.js";
 import { startVendorServer } from "../servers/vendor-server.js";
 import { startCuttingProxy } from "./cutting-proxy.js";
 import { describeSourceConformance } from "./source-suite.js";
@@ -15,7 +17,6 @@ import { describeSourceConformance } from "./source-suite.js";
 // Proxies from the environment must not capture requests to 127.0.0.1.
 const HTTP: HttpOptions = { ...DEFAULT_HTTP_OPTIONS, useEnvProxy: false, connectTimeoutMs: 5_000, headersTimeoutMs: 10_000, idleTimeoutMs: 10_000 };
 const SILENT = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const NO_LISTING = { unsupported: "the HTTP source reads manifests only; directory listings come with a later issue" };
 
 describeSourceConformance("folder", async (root) => ({ source: createFolderSource(root), close: async () => undefined }), {
   rangeReads: true,
@@ -40,7 +41,7 @@ describeSourceConformance(
       },
     };
   },
-  { rangeReads: true, list: NO_LISTING, ifRange: true, capsAtExpectedSize: true, cutBody: true, seesNewCommits: true },
+  { rangeReads: true, list: true, ifRange: true, capsAtExpectedSize: true, cutBody: true, seesNewCommits: true },
 );
 
 describeSourceConformance(
@@ -59,7 +60,7 @@ describeSourceConformance(
       },
     };
   },
-  { rangeReads: true, list: NO_LISTING, ifRange: true, capsAtExpectedSize: true, cutBody: true, seesNewCommits: true },
+  { rangeReads: true, list: true, ifRange: true, capsAtExpectedSize: true, cutBody: true, seesNewCommits: true },
 );
 
 /** The published folder (payload and public metadata, nothing private) as archive entries, metadata first. */
@@ -86,5 +87,69 @@ for (const [format, splitSize] of [["tar", undefined], ["zip", 1024 * 1024]] as 
       cutBody: { unsupported: "a local read cannot be cut by a transport" },
       seesNewCommits: { unsupported: "an archive is read as it was written; a new export is a new medium" },
     },
+  );
+}
+
+// FTP against the real vsftpd of .ci/services.sh (LIST + SIZE/MDTM: vsftpd has no MLSD). The published
+// tree moves into the FTP user's home and `root` becomes a link to it, so the suite's later commit lands
+// where the server serves it. Plain FTP goes through a proxy that can cut a data connection; FTPS cannot
+// be relayed that way (its control channel is encrypted), so its cut is covered by the plain run.
+const ftp = ftpService();
+if (ftp === undefined) {
+  console.warn(`skipping FTP source conformance: ${FTP_SKIP_REASON}`);
+  describe.skip("Source conformance: ftp", () => {
+    it(`needs vsftpd: ${FTP_SKIP_REASON}`, () => undefined);
+  });
+} else {
+  const service = ftp;
+  const FTP_OPTIONS = {
+    rangeReads: true,
+    list: true as const,
+    ifRange: { unsupported: "FTP has no conditional REST; a partial whose file changed fails its hash and is fetched again" },
+    capsAtExpectedSize: true as const,
+    seesNewCommits: true as const,
+  };
+  const publish = async (root: string, prefix: string) => {
+    const folder = await ftpFolder(service, prefix);
+    await copyTree(root, folder.dir);
+    await rm(root, { recursive: true, force: true });
+    await symlink(folder.dir, root);
+    return folder;
+  };
+  const ftpSecrets = { ftp: { password: service.password } };
+
+  describeSourceConformance(
+    "ftp (vsftpd, LIST + MDTM, through a cutting proxy)",
+    async (root) => {
+      const folder = await publish(root, "conformance-ftp");
+      const proxy = await startFtpCuttingProxy({ host: service.url.hostname, port: Number(service.url.port) });
+      const opened = openSources([ftpUrl(service, folder.name, "ftp", "127.0.0.1", String(proxy.port))], HTTP, ftpSecrets);
+      return {
+        source: opened.sources[0] as NonNullable<(typeof opened.sources)[0]>,
+        cutNextBody: (path) => proxy.cutNext(path),
+        async close() {
+          await opened.close();
+          await proxy.close();
+          await folder.remove();
+        },
+      };
+    },
+    { ...FTP_OPTIONS, cutBody: true },
+  );
+
+  describeSourceConformance(
+    "ftps (vsftpd, explicit TLS with the test CA)",
+    async (root) => {
+      const folder = await publish(root, "conformance-ftps");
+      const opened = openSources([ftpUrl(service, folder.name, "ftps", "localhost")], { ...HTTP, ca: await readFile(service.ca, "utf8") }, ftpSecrets);
+      return {
+        source: opened.sources[0] as NonNullable<(typeof opened.sources)[0]>,
+        async close() {
+          await opened.close();
+          await folder.remove();
+        },
+      };
+    },
+    { ...FTP_OPTIONS, cutBody: { unsupported: "the control channel of FTPS is encrypted, so the test proxy cannot find its data connections; the plain FTP run covers the cut" } },
   );
 }

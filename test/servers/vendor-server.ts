@@ -1,4 +1,4 @@
-// A fake vendor HTTP server for tests: serves a folder as-is, with validators, ranges and injectable faults.
+// A fake vendor HTTP server for tests: serves a folder as-is, with validators, ranges, directory listings in a chosen server's style, and injectable faults.
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -11,6 +11,7 @@ import type { PublicKey } from "../../src/crypto/minisign.js";
 import { type IndexResult, indexTree } from "../../src/mirror/index-tree.js";
 import { METADATA_DIR } from "../../src/mirror/layout.js";
 import type { TagRule } from "../../src/mirror/tags.js";
+import { type ListingStyle, renderListing } from "./listing-styles.js";
 
 /** What to do wrong, instead of serving the file properly. `times` limits it to the first N matching requests. */
 export type Fault = { times?: number } & (
@@ -91,7 +92,8 @@ function delay(ms: number): Promise<void> {
 }
 
 /** Starts a server on 127.0.0.1 at a free port, serving the files under `root` exactly as they are on disk. */
-export async function startVendorServer(root: string, options: { tls?: { cert: string; key: string } } = {}): Promise<VendorServer> {
+export async function startVendorServer(root: string, options: { tls?: { cert: string; key: string }; listing?: ListingStyle | false } = {}): Promise<VendorServer> {
+  const listingStyle = options.listing ?? "nginx";
   const requests: LoggedRequest[] = [];
   const faults = new Map<string, { fault: Fault; left: number }>();
   let closing = false;
@@ -145,6 +147,12 @@ export async function startVendorServer(root: string, options: { tls?: { cert: s
       return;
     }
     const info = await stat(file).catch(() => undefined);
+    if (info?.isDirectory() && listingStyle !== false && (path === "" || path.endsWith("/"))) {
+      const page = Buffer.from(await renderListing(listingStyle, file, `/${path}`));
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": page.length });
+      res.end(method === "HEAD" ? undefined : page);
+      return;
+    }
     if (!info?.isFile()) {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;
