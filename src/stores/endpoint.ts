@@ -1,13 +1,14 @@
 // Endpoint store (pull): each version is a complete set of files, and the endpoint's path is a link switched atomically from one set to the next.
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { copyFile, constants, link, lstat, mkdir, readdir, readlink, rename, rm, rmdir, stat, symlink, unlink } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { lstat, mkdir, readdir, readlink, rename, rm, rmdir, stat, symlink, unlink } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { fsError, NotFoundError, RefusedPlanError } from "../core/errors.js";
 import { type Manifest, serializeManifest } from "../core/manifest.js";
 import type { Committed, ManifestSigner, Store } from "../core/store.js";
 import { eachLimit } from "../core/each-limit.js";
 import { fsyncDir } from "../fs/atomic-write.js";
+import { fileDigest } from "../fs/file-digest.js";
+import { linkOrCopy } from "../fs/link-or-copy.js";
 import { mirrorLayout } from "../mirror/layout.js";
 import { commitMirrorMetadata, type LoadedManifest, readMirrorManifest, readMirrorSignature } from "../mirror/metadata.js";
 import { acquireLock } from "./folder-lock.js";
@@ -37,24 +38,10 @@ export async function isEndpoint(target: string): Promise<boolean> {
 }
 
 async function sha256Of(file: string): Promise<string | undefined> {
-  const hash = createHash("sha256");
-  try {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  } catch {
-    return undefined;
-  }
-  return hash.digest("hex");
-}
-
-/** Hard link, or a copy where the file system has no links (FAT media), under a name that does not exist yet. */
-async function linkOrCopy(from: string, to: string): Promise<void> {
-  try {
-    await link(from, to);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EXDEV" && code !== "EMLINK") throw err;
-    await copyFile(from, to, constants.COPYFILE_FICLONE);
-  }
+  return fileDigest(file).then(
+    (d) => d.sha256,
+    () => undefined,
+  );
 }
 
 /**

@@ -7,6 +7,7 @@ import { type Manifest, parseManifest, serializeManifest } from "../core/manifes
 import type { Committed, ManifestSigner, Store } from "../core/store.js";
 import { eachLimit } from "../core/each-limit.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
+import { linkOrCopy } from "../fs/link-or-copy.js";
 import { mirrorLayout } from "../mirror/layout.js";
 import { commitMirrorMetadata, readMirrorManifest, readMirrorSignature } from "../mirror/metadata.js";
 import { retainedLayout, retainedVersions } from "../mirror/retained.js";
@@ -77,13 +78,7 @@ export function createFolderStore(root: string): Store {
       await rename(from, to);
     } else {
       const tmp = join(layout.tmpDir, `place.${randomBytes(6).toString("hex")}`);
-      try {
-        await link(from, tmp);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EXDEV" && code !== "EMLINK") throw err;
-        await copyFile(from, tmp, constants.COPYFILE_FICLONE);
-      }
+      await linkOrCopy(from, tmp);
       await rename(tmp, to);
     }
   }

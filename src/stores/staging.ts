@@ -8,6 +8,7 @@ import { fsError, IntegrityError, UpdateMirrorError } from "../core/errors.js";
 import type { ReceiveExpectation } from "../core/store.js";
 import { eachLimit } from "../core/each-limit.js";
 import { fsyncDir } from "../fs/atomic-write.js";
+import { fileDigest } from "../fs/file-digest.js";
 import { syncFileSystem } from "../fs/sync-fs.js";
 
 const CHUNK = 1 << 20;
@@ -278,17 +279,11 @@ export function createStaging(dirs: StagingDirs): Staging {
       if (!idx.objects.has(sha256)) return false;
       if (idx.verified.has(sha256)) return true;
       const file = objectPath(sha256);
-      const hash = createHash("sha256");
-      let bytes = 0;
-      try {
-        for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) {
-          hash.update(chunk as Buffer);
-          bytes += (chunk as Buffer).length;
-        }
-      } catch (err) {
+      const found = await fileDigest(file).catch((err: unknown) => {
         if (!isMissing(err)) throw fsError(err, file);
-      }
-      if (bytes === size && hash.digest("hex") === sha256) {
+        return undefined;
+      });
+      if (found?.size === size && found.sha256 === sha256) {
         idx.verified.add(sha256);
         return true;
       }
