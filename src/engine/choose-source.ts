@@ -36,7 +36,7 @@ class HeldBack extends RefusedPlanError {
 }
 
 /** Checks signature, expiry, hold and rollback; returns the verifying key id, or throws why the manifest is refused. */
-function accept(source: Source, upstream: UpstreamManifest, trust: TrustPolicy, state: MirrorState, now: Date): string | undefined {
+function accept(source: Source, upstream: UpstreamManifest, trust: TrustPolicy, state: MirrorState, now: Date, applied: number | undefined): string | undefined {
   const { manifest } = upstream;
   let keyId: string | undefined;
   if (trust.keys.length > 0) {
@@ -52,7 +52,7 @@ function accept(source: Source, upstream: UpstreamManifest, trust: TrustPolicy, 
       }
     }
     if (keyId === undefined) throw new SignatureError(failures.join("; "));
-    const highest = state.trusted[keyId];
+    const highest = Math.max(state.trusted[keyId] ?? 0, applied ?? 0) || undefined;
     if (highest !== undefined && manifest.version < highest && !trust.allowRollback) {
       throw new RefusedPlanError(`${source.label}: manifest version ${manifest.version} is older than version ${highest} already accepted from key ${keyId}: refused as a rollback (--allow-rollback overrides)`);
     }
@@ -66,6 +66,24 @@ function accept(source: Source, upstream: UpstreamManifest, trust: TrustPolicy, 
   return keyId;
 }
 
+export interface ProbeContext {
+  sources: readonly Source[];
+  state: MirrorState;
+  /** Digest of selection and trust: a remembered validator counts only for the same one. */
+  fingerprint: string;
+  trust: TrustPolicy;
+  retry: RetryPolicy;
+  now: Date;
+  emit: Emit;
+  /** Fetch signatures even without trust (a replica carries the upstream's signature over). */
+  wantSignature?: boolean;
+  /**
+   * The upstream version the committed state came from. With trust it is a rollback floor of its own,
+   * so the published state itself protects against an older manifest even if the state file was lost.
+   */
+  appliedUpstreamVersion?: number;
+}
+
 /**
  * Probes every source (in parallel, each with retries) and returns the newest acceptable manifest,
  * the earliest source on a tie; a source that has not changed since last run counts with the
@@ -73,7 +91,8 @@ function accept(source: Source, upstream: UpstreamManifest, trust: TrustPolicy, 
  * Throws the first source's error, with every source's reason, when none is usable. Signatures are
  * fetched when trust is set or `wantSignature` (a replica carries the upstream's signature over).
  */
-export async function chooseSource(sources: readonly Source[], state: MirrorState, fingerprint: string, trust: TrustPolicy, retry: RetryPolicy, now: Date, emit: Emit, wantSignature = false): Promise<{ choice: Choice; down: Set<Source> }> {
+export async function chooseSource(probe: ProbeContext): Promise<{ choice: Choice; down: Set<Source> }> {
+  const { sources, state, fingerprint, trust, retry, now, emit, wantSignature = false, appliedUpstreamVersion } = probe;
   const down = new Set<Source>();
   const probed: Probed[] = await Promise.all(
     sources.map(async (source): Promise<Probed> => {
@@ -85,19 +104,19 @@ export async function chooseSource(sources: readonly Source[], state: MirrorStat
       }
       const validator = remembered?.fingerprint === fingerprint && remembered.version !== undefined ? remembered.validator : undefined;
       try {
-        const probe = await withRetry(() => source.probeManifest(validator, { signature: wantSignature || trust.keys.length > 0 }), retry);
-        if (probe.kind === "unchanged") {
+        const found = await withRetry(() => source.probeManifest(validator, { signature: wantSignature || trust.keys.length > 0 }), retry);
+        if (found.kind === "unchanged") {
           const version = remembered?.version ?? 0;
           emit({ type: "source:probe", source: source.label, result: "unchanged", version });
           return { source, choice: { kind: "unchanged", source, version } };
         }
-        if (probe.kind === "none") {
+        if (found.kind === "none") {
           emit({ type: "source:probe", source: source.label, result: "none" });
           return { source, choice: { kind: "listing", source } };
         }
-        const keyId = accept(source, probe.upstream, trust, state, now);
-        emit({ type: "source:probe", source: source.label, result: "manifest", version: probe.upstream.manifest.version });
-        return { source, choice: { kind: "manifest", source, upstream: probe.upstream, ...(keyId !== undefined && { keyId }) } };
+        const keyId = accept(source, found.upstream, trust, state, now, appliedUpstreamVersion);
+        emit({ type: "source:probe", source: source.label, result: "manifest", version: found.upstream.manifest.version });
+        return { source, choice: { kind: "manifest", source, upstream: found.upstream, ...(keyId !== undefined && { keyId }) } };
       } catch (err) {
         if (!(err instanceof UpdateMirrorError)) throw err;
         if (err instanceof SourceError) {

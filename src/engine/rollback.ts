@@ -46,7 +46,7 @@ export async function runRollback(options: RollbackOptions): Promise<RunSummary>
     delete next.expires;
     if (options.expiresInMs !== undefined) next.expires = formatTimestamp(new Date(created.getTime() + options.expiresInMs));
     emit({ type: "publish:start", version });
-    await store.publish(next, { keepGenerations: options.keepGenerations, ...(options.sign && { sign: options.sign }) });
+    // The hold is saved before the commit point, so a crash right after it cannot bring back the version rolled away from.
     const heldFrom = committed.manifest.origin.upstreamVersion;
     if (heldFrom !== undefined) state.heldUpstreamVersion = Math.max(state.heldUpstreamVersion ?? 0, heldFrom);
     // Forget conditional validators so the next sync looks at the upstream afresh.
@@ -56,6 +56,7 @@ export async function runRollback(options: RollbackOptions): Promise<RunSummary>
     }
     state.highestVersion = version;
     await store.writeState(state);
+    await store.publish(next, { keepGenerations: options.keepGenerations, ...(options.sign && { sign: options.sign }) });
     const before = new Map(committed.manifest.files.map((f) => [f.path, f.sha256]));
     const after = new Set(next.files.map((f) => f.path));
     const summary: RunSummary = {

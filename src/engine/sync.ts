@@ -208,7 +208,19 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   const { store, emit } = options;
   const { committed, state, fingerprint, now, started, startedAt } = run;
   const current = committed?.manifest.files ?? [];
-  const { choice, down } = await chooseSource(options.sources, state, fingerprint, options.trust, options.retry, now(), emit, options.replicate === true);
+  // A replica's committed manifest is the upstream's own; otherwise ours names the upstream version it holds.
+  const applied = options.replicate ? committed?.manifest.version : committed?.manifest.origin.upstreamVersion;
+  const { choice, down } = await chooseSource({
+    sources: options.sources,
+    state,
+    fingerprint,
+    trust: options.trust,
+    retry: options.retry,
+    now: now(),
+    emit,
+    wantSignature: options.replicate === true,
+    ...(applied !== undefined && { appliedUpstreamVersion: applied }),
+  });
   if (options.replicate) checkReplica(choice, committed, options.trust.allowRollback);
   if (options.requireManifest) checkHasManifest(choice, "a mirror");
   const summary: RunSummary = {
@@ -346,10 +358,14 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
 
   const { next, sign } = options.replicate && choice.kind === "manifest" ? replicaOf(choice.upstream) : { next: newManifest(options, run, choice.source.label, summary.upstreamVersion, files), sign: options.sign };
   emit({ type: "publish:start", version: next.version });
-  await store.publish(next, { keepGenerations: options.keepGenerations, ...(sign && { sign }) });
+  // What this publish accepts (the trust floor, the highest version) is saved before the commit point:
+  // a crash just after it must not leave a state that would take an older manifest again. A crash
+  // before it leaves a floor above what is published, which only makes the next run fetch this again.
   // Versions only grow, even when a replica carries an upstream's numbering.
   state.highestVersion = Math.max(state.highestVersion, next.version);
   remember();
+  await store.writeState(state);
+  await store.publish(next, { keepGenerations: options.keepGenerations, ...(sign && { sign }) });
   summary.version = next.version;
   return await finish(partial ? "partial" : "updated");
 }

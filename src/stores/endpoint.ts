@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { lstat, mkdir, readdir, readlink, rename, rm, rmdir, stat, symlink, unlink } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
-import { fsError, NotFoundError, RefusedPlanError } from "../core/errors.js";
+import { fsError, IoError, NotFoundError, RefusedPlanError } from "../core/errors.js";
 import { type Manifest, serializeManifest } from "../core/manifest.js";
 import type { Committed, ManifestSigner, Store } from "../core/store.js";
 import { eachLimit } from "../core/each-limit.js";
@@ -189,7 +189,7 @@ export function createEndpointStore(target: string): Store {
     },
 
     async recover() {
-      await clearLeftovers();
+      await Promise.all([clearLeftovers(), stage.clearTmp()]);
       return undefined;
     },
 
@@ -206,6 +206,7 @@ export function createEndpointStore(target: string): Store {
     freeBytes: () => stage.freeBytes(),
 
     async publish(next: Manifest, options: { sign?: ManifestSigner; keepGenerations: number }) {
+      if (next.version === (await current())) throw new IoError(`${label}: version ${next.version} is the set in use; refusing to rebuild it in place`);
       try {
         await stage.ensureDirs();
         await clearLeftovers();

@@ -190,6 +190,7 @@ export function createFolderStore(root: string): Store {
     lock: (command) => acquireLock(files.lock, command, label),
 
     async recover() {
+      await stage.clearTmp();
       let text: string;
       try {
         text = await readFile(files.journal, "utf8");

@@ -66,6 +66,8 @@ export interface Staging {
   freeBytes(): Promise<number>;
   /** Makes the whole file system durable, or, without syncfs, at least the folders listed. */
   makeDurable(dirsTouched: Iterable<string>): Promise<void>;
+  /** Removes temp files a crashed process left; only under the store's lock. */
+  clearTmp(): Promise<void>;
 }
 
 export function createStaging(dirs: StagingDirs): Staging {
@@ -344,6 +346,11 @@ export function createStaging(dirs: StagingDirs): Staging {
         throw fsError(err, target);
       });
       return fs.bavail * fs.bsize;
+    },
+
+    async clearTmp() {
+      const names = await readdir(dirs.tmp).catch(() => [] as string[]);
+      await eachLimit(names, REMOVE_CONCURRENCY, (name) => rm(join(dirs.tmp, name), { recursive: true, force: true }));
     },
 
     async makeDurable(dirsTouched) {
