@@ -34,6 +34,10 @@ export interface SyncFlags {
   "proxy-user"?: string | undefined;
   "proxy-password-env"?: string | undefined;
   "proxy-password-file"?: string | undefined;
+  "ftp-password-env"?: string | undefined;
+  "ftp-password-file"?: string | undefined;
+  "smb-password-env"?: string | undefined;
+  "smb-password-file"?: string | undefined;
   "ca-file"?: string | undefined;
   "user-agent"?: string | undefined;
   "connect-timeout"?: string | undefined;
@@ -54,6 +58,10 @@ export interface SyncSettings {
   /** Bytes per second for the whole run, when capped. */
   bandwidth?: number;
   http: HttpOptions;
+  /** For ftp(s):// sources naming a user (ftp://USER@host/); by reference, like the proxy password. */
+  ftp?: { password: string };
+  /** For smb:// sources naming a user (smb://[DOMAIN;]USER@host/share/); by reference, like the proxy password. */
+  smb?: { password: string };
 }
 
 /** Parses `--select product=kes,kav` flags into tag selections. Throws UsageError naming the flag. */
@@ -134,6 +142,14 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
     if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(`CA file ${caFile}: no PEM certificate in it`);
   }
   const proxy = await proxySetting(flags, config);
+  const ftpPassword = await resolveSecret({ env: flags["ftp-password-env"], file: flags["ftp-password-file"] }, "FTP password");
+  if (ftpPassword !== undefined && !sources.some((s) => /^ftps?:\/\/[^/?#@]+@/i.test(s))) {
+    throw new UsageError("FTP password given, but no ftp:// or ftps:// source names a user (ftp://USER@host/path/)");
+  }
+  const smbPassword = await resolveSecret({ env: flags["smb-password-env"], file: flags["smb-password-file"] }, "SMB password");
+  if (smbPassword !== undefined && !sources.some((s) => /^smb:\/\/[^/?#@]+@/i.test(s))) {
+    throw new UsageError("SMB password given, but no smb:// source names a user (smb://[DOMAIN;]USER@host/share/path)");
+  }
   const connect = flags["connect-timeout"] ?? net.connectTimeout;
   const http: HttpOptions = {
     ...DEFAULT_HTTP_OPTIONS,
@@ -164,6 +180,8 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
     ...(signingKey && { signingKey }),
     ...(expires !== undefined && { expiresInMs: parseDuration(expires, "--expires") }),
     ...(bandwidth !== undefined && { bandwidth }),
+    ...(ftpPassword !== undefined && { ftp: { password: ftpPassword } }),
+    ...(smbPassword !== undefined && { smb: { password: smbPassword } }),
   };
   return settings;
 }

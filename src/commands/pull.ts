@@ -59,7 +59,7 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
   describe: "Update an endpoint folder from mirrors as a whole verified set (failover in the order given), or roll it back",
   builder: (yargs: Argv<GlobalArgs>) =>
     yargs
-      .option("source", { type: "string", array: true, describe: "A mirror: http(s)://, a folder (share, medium) or an exported archive; repeat for failover, first = preferred" })
+      .option("source", { type: "string", array: true, describe: "A mirror: http(s)://, ftp(s)://, smb://, a folder (share, medium) or an exported archive; repeat for failover, first = preferred" })
       .option("to", { type: "string", describe: "The endpoint folder to update (a link to the current set, managed by pull)" })
       .option("config", { type: "string", describe: "Config file (network section; sync.sources/select/trust as defaults)" })
       .option("trust", { type: "string", array: true, describe: "Public key the mirror's manifest must be signed with (repeatable)" })
@@ -81,6 +81,10 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
       .option("proxy-user", { type: "string", describe: "Proxy user name" })
       .option("proxy-password-env", { type: "string", describe: "Environment variable holding the proxy password" })
       .option("proxy-password-file", { type: "string", describe: "File holding the proxy password" })
+      .option("ftp-password-env", { type: "string", describe: "Environment variable holding the password of the user in ftp(s)://USER@host/ sources" })
+      .option("ftp-password-file", { type: "string", describe: "File holding the password of the user in ftp(s)://USER@host/ sources" })
+      .option("smb-password-env", { type: "string", describe: "Environment variable holding the password of the user in smb://[DOMAIN;]USER@host/share/ sources" })
+      .option("smb-password-file", { type: "string", describe: "File holding the password of the user in smb://[DOMAIN;]USER@host/share/ sources" })
       .option("ca-file", { type: "string", describe: "PEM file of extra CA certificates to trust" })
       .option("bwlimit", { type: "string", describe: "Cap the transfer rate, bytes per second: 500k, 10M" })
       .option("dry-run", { type: "boolean", default: false, describe: "Print what would change, change nothing" })
@@ -118,7 +122,7 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
     const settings = await resolveSyncSettings({ ...args, dest: args.to, "keep-generations": args.keep }, config);
     // An endpoint has other mirrors to try: a source that connects but does not answer gets no longer than one that does not connect.
     const http = { ...settings.http, headersTimeoutMs: settings.http.connectTimeoutMs };
-    const opened = await openPullSources(settings.sources, http);
+    const opened = await openPullSources(settings.sources, http, { ...(settings.ftp && { ftp: settings.ftp }), ...(settings.smb && { smb: settings.smb }) });
     const limiter = settings.bandwidth === undefined ? undefined : createRateLimiter(settings.bandwidth);
     let summary: RunSummary;
     try {

@@ -29,7 +29,7 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
   describe: "Bring a mirror folder up to date from upstream sources (failover in the order given)",
   builder: (yargs: Argv<GlobalArgs>) =>
     withPassphraseOptions(yargs)
-      .option("source", { type: "string", array: true, describe: "Upstream (http(s)://, file:// or a folder); repeat for failover, first = preferred" })
+      .option("source", { type: "string", array: true, describe: "Upstream (http(s)://, ftp(s)://, smb://, file:// or a folder); repeat for failover, first = preferred" })
       .option("dest", { type: "string", describe: "The mirror folder to update" })
       .option("config", { type: "string", describe: "Config file (sync, network and tags sections); flags override it" })
       .option("trust", { type: "string", array: true, describe: "Public key the upstream manifest must be signed with (repeatable)" })
@@ -49,6 +49,10 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
       .option("proxy-user", { type: "string", describe: "Proxy user name" })
       .option("proxy-password-env", { type: "string", describe: "Environment variable holding the proxy password" })
       .option("proxy-password-file", { type: "string", describe: "File holding the proxy password" })
+      .option("ftp-password-env", { type: "string", describe: "Environment variable holding the password of the user in ftp(s)://USER@host/ sources" })
+      .option("ftp-password-file", { type: "string", describe: "File holding the password of the user in ftp(s)://USER@host/ sources" })
+      .option("smb-password-env", { type: "string", describe: "Environment variable holding the password of the user in smb://[DOMAIN;]USER@host/share/ sources" })
+      .option("smb-password-file", { type: "string", describe: "File holding the password of the user in smb://[DOMAIN;]USER@host/share/ sources" })
       .option("ca-file", { type: "string", describe: "PEM file of extra CA certificates to trust" })
       .option("user-agent", { type: "string", describe: "User-Agent sent to upstreams" })
       .option("connect-timeout", { type: "string", describe: "Connect timeout per source, e.g. 10s (default)" })
@@ -70,7 +74,7 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
     const rt = createRuntime(args);
     const config = args.config === undefined ? defaultConfig() : await loadConfigFile(args.config);
     const settings = await resolveSyncSettings(args, config);
-    const opened = openSources(settings.sources, settings.http);
+    const opened = openSources(settings.sources, settings.http, { ...(settings.ftp && { ftp: settings.ftp }), ...(settings.smb && { smb: settings.smb }) });
     const limiter = settings.bandwidth === undefined ? undefined : createRateLimiter(settings.bandwidth);
     try {
       const summary = await runSync({

@@ -339,14 +339,21 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
       state.listed[f.path] = { size: f.size, sha256: f.sha256, ...(t?.mtimeMs !== undefined && { mtimeMs: t.mtimeMs }) };
     }
   }
-  const remember = () => {
+  // The trust floor and the upstream's record may be saved before the commit point; the validator only
+  // after it, since a validator saved for a publish that never happened would make the next run "unchanged".
+  const rememberAccepted = () => {
     if (choice.kind !== "manifest") return;
     const upstreamVersion = choice.upstream.manifest.version;
     const { created, expires } = choice.upstream.manifest;
     const record = { source: choice.source.label, version: upstreamVersion, created, ...(expires !== undefined && { expires }) };
     state.upstreams = [record, ...(state.upstreams ?? []).filter((u) => u.version !== upstreamVersion)].slice(0, UPSTREAMS_KEPT);
-    state.sources[choice.source.label] = { ...state.sources[choice.source.label], version: upstreamVersion, fingerprint, ...(choice.upstream.validator !== undefined && { validator: choice.upstream.validator }) };
     if (choice.keyId !== undefined) state.trusted[choice.keyId] = Math.max(state.trusted[choice.keyId] ?? 0, upstreamVersion);
+  };
+  const remember = () => {
+    if (choice.kind !== "manifest") return;
+    rememberAccepted();
+    const upstreamVersion = choice.upstream.manifest.version;
+    state.sources[choice.source.label] = { ...state.sources[choice.source.label], version: upstreamVersion, fingerprint, ...(choice.upstream.validator !== undefined && { validator: choice.upstream.validator }) };
   };
   const partial = failed.size > 0;
   // A replica is unchanged only when the manifest itself is: a new version may list the same files.
@@ -363,9 +370,10 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   // before it leaves a floor above what is published, which only makes the next run fetch this again.
   // Versions only grow, even when a replica carries an upstream's numbering.
   state.highestVersion = Math.max(state.highestVersion, next.version);
-  remember();
+  rememberAccepted();
   await store.writeState(state);
   await store.publish(next, { keepGenerations: options.keepGenerations, ...(sign && { sign }) });
+  remember();
   summary.version = next.version;
   return await finish(partial ? "partial" : "updated");
 }

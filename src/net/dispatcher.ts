@@ -1,4 +1,5 @@
 // Builds the undici dispatcher for a run: direct, through an explicit proxy, or through the environment's proxy.
+import { rootCertificates } from "node:tls";
 import { Agent, type Dispatcher, EnvHttpProxyAgent, ProxyAgent } from "undici";
 import type { HttpOptions } from "./http-options.js";
 
@@ -8,8 +9,10 @@ import type { HttpOptions } from "./http-options.js";
  * HTTPS always tunnels. The CA goes to both the direct and the proxied TLS paths.
  */
 export function createDispatcher(options: HttpOptions): Dispatcher {
-  const connect = { timeout: options.connectTimeoutMs, ...(options.ca !== undefined && { ca: options.ca }) };
-  const requestTls = options.ca !== undefined ? { ca: options.ca } : {};
+  // A `ca` given to TLS replaces the system's roots; the extra CA is meant to be trusted besides them.
+  const ca = options.ca === undefined ? undefined : [...rootCertificates, options.ca];
+  const connect = { timeout: options.connectTimeoutMs, ...(ca !== undefined && { ca }) };
+  const requestTls = ca !== undefined ? { ca } : {};
   // Redirects are followed by the HTTP source itself (sources/http.ts), not by an interceptor.
   if (options.proxy) {
     return new ProxyAgent({

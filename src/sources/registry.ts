@@ -7,7 +7,15 @@ import { createDispatcher } from "../net/dispatcher.js";
 import type { HttpOptions } from "../net/http-options.js";
 import { folderPathOf } from "../core/location.js";
 import { createFolderSource } from "./folder.js";
+import { createFtpSource } from "./ftp.js";
 import { createHttpSource } from "./http.js";
+import { createSmbSource } from "./smb.js";
+
+/** Secrets some kinds need, resolved by reference beforehand (never from a URL). */
+export interface SourceSecrets {
+  ftp?: { password?: string };
+  smb?: { password?: string };
+}
 
 export interface OpenedSources {
   sources: Source[];
@@ -16,7 +24,7 @@ export interface OpenedSources {
 }
 
 /** Opens sources for `specs` in order. Throws UsageError naming a spec of an unknown or unsupported kind. */
-export function openSources(specs: readonly string[], http: HttpOptions): OpenedSources {
+export function openSources(specs: readonly string[], http: HttpOptions, secrets: SourceSecrets = {}): OpenedSources {
   let dispatcher: Dispatcher | undefined;
   const sources = specs.map((spec, i) => {
     const folder = folderPathOf(spec);
@@ -35,7 +43,9 @@ export function openSources(specs: readonly string[], http: HttpOptions): Opened
       dispatcher ??= createDispatcher(http);
       return createHttpSource(url, dispatcher, http);
     }
-    throw new UsageError(`source ${i + 1}: ${url.protocol}// sources are not supported yet (supported: http://, https://, file:// and folder paths)`);
+    if (url.protocol === "ftp:" || url.protocol === "ftps:") return createFtpSource(url, { http, ...(secrets.ftp?.password !== undefined && { password: secrets.ftp.password }) });
+    if (url.protocol === "smb:") return createSmbSource(spec, { http, ...(secrets.smb?.password !== undefined && { password: secrets.smb.password }) });
+    throw new UsageError(`source ${i + 1}: ${url.protocol}// sources are not supported yet (supported: http://, https://, ftp://, ftps://, smb://, file:// and folder paths)`);
   });
   return {
     sources,
@@ -51,8 +61,8 @@ export function openSources(specs: readonly string[], http: HttpOptions): Opened
  * volumes) is an exported archive. A path that does not exist yet stays a folder source, so a medium
  * not inserted is one failed source among several, not a failed command.
  */
-export async function openPullSources(specs: readonly string[], http: HttpOptions): Promise<OpenedSources> {
-  const opened = openSources(specs, http);
+export async function openPullSources(specs: readonly string[], http: HttpOptions, secrets: SourceSecrets = {}): Promise<OpenedSources> {
+  const opened = openSources(specs, http, secrets);
   const isArchive = async (path: string) => {
     const info = await stat(path).catch(() => undefined);
     if (info) return info.isFile();

@@ -9,7 +9,8 @@ import { DEFAULT_HTTP_OPTIONS, type HttpOptions } from "../../src/net/http-optio
 import { SERVE_DEFAULTS, startServer } from "../../src/serve/server.js";
 import { createFolderSource } from "../../src/sources/folder.js";
 import { openSources } from "../../src/sources/registry.js";
-import { copyTree, FTP_SKIP_REASON, ftpFolder, ftpService, ftpUrl, startFtpCuttingProxy } from "../servers/ftp-service.js";
+import { copyTree, type FtpServer, FTP_SKIP_REASON, ftpFolder, ftpMlsdServer, ftpService, ftpUrl, startFtpCuttingProxy } from "../servers/ftp-service.js";
+import { copyTree as copySmbTree, SMB_SKIP_REASON, smbFolder, smbService, smbUrl, startSmbCuttingProxy } from "../servers/smb-service.js";
 import { startVendorServer } from "../servers/vendor-server.js";
 import { startCuttingProxy } from "./cutting-proxy.js";
 import { describeSourceConformance } from "./source-suite.js";
@@ -90,18 +91,21 @@ for (const [format, splitSize] of [["tar", undefined], ["zip", 1024 * 1024]] as 
   );
 }
 
-// FTP against the real vsftpd of .ci/services.sh (LIST + SIZE/MDTM: vsftpd has no MLSD). The published
-// tree moves into the FTP user's home and `root` becomes a link to it, so the suite's later commit lands
-// where the server serves it. Plain FTP goes through a proxy that can cut a data connection; FTPS cannot
-// be relayed that way (its control channel is encrypted), so its cut is covered by the plain run.
+// FTP against the real vsftpd (LIST + SIZE/MDTM: vsftpd has no MLSD) and pure-ftpd (MLSD) of
+// .ci/services.sh. The published tree moves into the FTP user's home and `root` becomes a link to it, so
+// the suite's later commit lands where the server serves it. Plain FTP goes through a proxy that can cut
+// a data connection; FTPS cannot be relayed that way (its control channel is encrypted), so its cut is
+// covered by the plain runs.
 const ftp = ftpService();
-if (ftp === undefined) {
+const mlsd = ftpMlsdServer();
+if (ftp === undefined || mlsd === undefined) {
   console.warn(`skipping FTP source conformance: ${FTP_SKIP_REASON}`);
   describe.skip("Source conformance: ftp", () => {
     it(`needs vsftpd: ${FTP_SKIP_REASON}`, () => undefined);
   });
 } else {
   const service = ftp;
+  const mlsdServer = mlsd;
   const FTP_OPTIONS = {
     rangeReads: true,
     list: true as const,
@@ -109,8 +113,8 @@ if (ftp === undefined) {
     capsAtExpectedSize: true as const,
     seesNewCommits: true as const,
   };
-  const publish = async (root: string, prefix: string) => {
-    const folder = await ftpFolder(service, prefix);
+  const publish = async (root: string, prefix: string, server: FtpServer = service) => {
+    const folder = await ftpFolder(server, prefix);
     await copyTree(root, folder.dir);
     await rm(root, { recursive: true, force: true });
     await symlink(folder.dir, root);
@@ -150,6 +154,59 @@ if (ftp === undefined) {
         },
       };
     },
-    { ...FTP_OPTIONS, cutBody: { unsupported: "the control channel of FTPS is encrypted, so the test proxy cannot find its data connections; the plain FTP run covers the cut" } },
+    { ...FTP_OPTIONS, cutBody: { unsupported: "the control channel of FTPS is encrypted, so the test proxy cannot find its data connections; the plain FTP runs cover the cut" } },
+  );
+
+  describeSourceConformance(
+    "ftp (pure-ftpd, MLSD, through a cutting proxy)",
+    async (root) => {
+      const folder = await publish(root, "conformance-mlsd", mlsdServer);
+      const proxy = await startFtpCuttingProxy({ host: mlsdServer.url.hostname, port: Number(mlsdServer.url.port) });
+      const opened = openSources([ftpUrl(mlsdServer, folder.name, "ftp", "127.0.0.1", String(proxy.port))], HTTP, { ftp: { password: mlsdServer.password } });
+      return {
+        source: opened.sources[0] as NonNullable<(typeof opened.sources)[0]>,
+        cutNextBody: (path) => proxy.cutNext(path),
+        async close() {
+          await opened.close();
+          await proxy.close();
+          await folder.remove();
+        },
+      };
+    },
+    { ...FTP_OPTIONS, cutBody: true },
+  );
+}
+
+// SMB against the real Samba of .ci/samba.sh (default settings: NTLMv2 only, async I/O on, so reads meet
+// STATUS_PENDING). The published tree moves into the data share and `root` becomes a link to it, so the
+// suite's later commit lands where the server serves it. A TCP proxy in front cuts the one connection mid-read.
+const smb = smbService();
+if (smb === undefined) {
+  console.warn(`skipping SMB source conformance: ${SMB_SKIP_REASON}`);
+  describe.skip("Source conformance: smb", () => {
+    it(`needs Samba: ${SMB_SKIP_REASON}`, () => undefined);
+  });
+} else {
+  const service = smb;
+  describeSourceConformance(
+    "smb (Samba 4.17, NTLMv2, through a cutting proxy)",
+    async (root) => {
+      const folder = await smbFolder(service, "conformance-smb");
+      await copySmbTree(root, folder.dir);
+      await rm(root, { recursive: true, force: true });
+      await symlink(folder.dir, root);
+      const proxy = await startSmbCuttingProxy({ host: service.url.hostname, port: Number(service.url.port) });
+      const opened = openSources([smbUrl(service, folder.name, String(proxy.port))], HTTP, { smb: { password: service.password } });
+      return {
+        source: opened.sources[0] as NonNullable<(typeof opened.sources)[0]>,
+        cutNextBody: (path) => proxy.cutNext(path),
+        async close() {
+          await opened.close();
+          await proxy.close();
+          await folder.remove();
+        },
+      };
+    },
+    { rangeReads: true, list: true, ifRange: true, capsAtExpectedSize: true, cutBody: true, seesNewCommits: true },
   );
 }

@@ -79,7 +79,7 @@ describe("sync from a folder", () => {
       [["sync", "--source", up], /--dest/],
       [["sync", "--source", up, "--dest", mirror, "--select", "colour=red"], /--select "colour=red"/],
       [["sync", "--source", up, "--dest", mirror, "--max-delete", "lots"], /--max-delete/],
-      [["sync", "--source", "ftp://x/", "--dest", mirror], /ftp:\/\/ sources are not supported yet/],
+      [["sync", "--source", "sftp://x/", "--dest", mirror], /sftp:\/\/ sources are not supported yet/],
       [["sync", "--source", up, "--dest", mirror, "--concurrency", "0"], /--concurrency/],
       [["sync", "--source", up, "--dest", mirror, "--bwlimit", "fast"], /--bwlimit: "fast"/],
       [["sync", "--source", "https://user:s3cr3t@example.invalid/", "--dest", mirror], /source 1: put no password in a source URL/],
