@@ -14,6 +14,8 @@ export interface ContentOptions {
   cacheBytes: number;
   /** Files up to this size are read whole (and cached); larger ones are handed out as a descriptor. Default 64 KiB. */
   smallFileBytes?: number;
+  /** Told of every hash check that matched a SHA-256, so sibling server processes can learn it (see ContentStore.learn). */
+  onVerdict?: (identity: string, sha256: string) => void;
 }
 
 /**
@@ -31,6 +33,11 @@ export interface ContentStore {
   forFile(snapshot: Snapshot, file: SnapshotFile, check: boolean): Promise<Content | undefined>;
   /** Bytes with this SHA-256 (an entry of `snapshot.byHash`), from a current file or a retained object. */
   forHash(snapshot: Snapshot, sha256: string, entry: HashEntry, check: boolean): Promise<Content | undefined>;
+  /**
+   * Records that the file with this identity (as onVerdict reported it) holds bytes with this SHA-256,
+   * found by a sibling server process on the same files, so this one need not hash them again.
+   */
+  learn(identity: string, sha256: string): void;
   /** Closes the descriptor of content that will not be streamed (HEAD, a client gone). */
   release(content: Content): void;
   stats(): { cachedFiles: number; cachedBytes: number; hashChecks: number };
@@ -146,6 +153,11 @@ export function createContentStore(options: ContentOptions): ContentStore {
   const hashing = new Map<string, Promise<Hashed | undefined>>();
   let hashChecks = 0;
 
+  function remember(key: string, sha256: string): void {
+    if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+    verdicts.set(key, sha256);
+  }
+
   /**
    * The SHA-256 of the bytes behind `fd`, hashed at most once per identity; undefined when they
    * changed while being read. A small file is read whole for this, and its bytes come along so that
@@ -165,8 +177,8 @@ export function createContentStore(options: ContentOptions): ContentStore {
         // Written in place while being hashed: the digest describes no version of the file.
         const after = await fstatFd(fd);
         if (sha256 === undefined || after === undefined || !sameIdentity(identityOf(after), id)) return undefined;
-        if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
-        verdicts.set(key, sha256);
+        remember(key, sha256);
+        options.onVerdict?.(key, sha256);
         return { sha256, data };
       })().finally(() => hashing.delete(key));
       hashing.set(key, pending);
@@ -246,6 +258,7 @@ export function createContentStore(options: ContentOptions): ContentStore {
       if (entry.file !== undefined) return forFile(snapshot, entry.file, check);
       return fromObject(snapshot, sha256, entry.size, check);
     },
+    learn: remember,
     release(content) {
       if (content.kind === "fd") closeFd(content.fd);
     },

@@ -83,6 +83,8 @@ export interface ServeOptions {
    * processes it covers.
    */
   gatherCounters?: (local: ProcessCounters) => Promise<{ counters: ProcessCounters; processes: number }>;
+  /** In a worker of several: passes on a hash check's verdict to the others (see RunningServer.learnVerdict). */
+  shareVerdict?: (identity: string, sha256: string) => void;
 }
 
 export const SERVE_DEFAULTS = {
@@ -108,6 +110,8 @@ export interface RunningServer {
   setAuth(auth: Authenticator | undefined): void;
   /** This process's counters, for summing across workers. */
   counters(): ProcessCounters;
+  /** Takes a hash check's verdict from another worker serving the same files, so this one skips that hash. */
+  learnVerdict(identity: string, sha256: string): void;
   /**
    * Stops accepting connections, lets responses in flight finish for up to `shutdownTimeoutMs`, then
    * cuts what remains. Idempotent; resolves when every connection is closed.
@@ -161,7 +165,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   const log = options.log;
   const live = await openLiveSnapshot(root, { log, ...(options.pollMs !== undefined && { pollMs: options.pollMs }) });
-  const contents = createContentStore({ cacheBytes: options.cacheBytes });
+  const contents = createContentStore({ cacheBytes: options.cacheBytes, ...(options.shareVerdict && { onVerdict: options.shareVerdict }) });
   const statusCounter = createStatusCounter();
   const streamBudget = createStreamBudget();
   const listingCache = new WeakMap<Snapshot, Map<string, PublicDocument>>();
@@ -505,6 +509,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       auth = next;
     },
     counters,
+    learnVerdict: (identity, sha256) => contents.learn(identity, sha256),
     close() {
       closed ??= new Promise<void>((resolve) => {
         closing = true;
