@@ -103,6 +103,11 @@ export function startPrimary(options: PrimaryOptions): Primary {
     if (!isMessage(message)) return;
     if (message.um === "ready") {
       listening.add(worker);
+      // A stop sent while this worker was still starting came before it listened for messages, and was lost.
+      if (stopping) {
+        worker.send({ um: "stop" } satisfies Message);
+        return;
+      }
       first ??= message.ready;
       if (listening.size === options.workers) resolveReady(first);
     } else if (message.um === "gather") {
