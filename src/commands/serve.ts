@@ -177,14 +177,19 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
 
 type ServeLogger = Logger;
 
+// POSIX's least PIPE_BUF, Linux's too: writes up to this size to a pipe are never split or interleaved.
+const PIPE_BUF = 4096;
+
 /**
- * The serve logger: pino JSON lines with secrets redacted. One process writes asynchronously, so an
- * access-log line per request never stalls the event loop on a slow disk; several processes write
- * synchronously, one whole line per write, so their lines never interleave mid-line.
+ * The serve logger: pino JSON lines with secrets redacted, written asynchronously, so an access-log
+ * line per request never stalls the event loop on a slow disk, and lines that pile up during one
+ * write go out together in the next. When several processes share the destination, each write holds
+ * whole lines and at most PIPE_BUF bytes (sonic-boom's maxWrite), which a pipe or an appending file
+ * takes in one piece, so their lines never interleave mid-line (a line longer than that, as before).
  */
 async function createServeLogger(args: ServeArgs, shared: boolean): Promise<{ logger: ServeLogger; access: ServeLogger; flush: () => void }> {
   const [{ pino }, { REDACT_PATHS }] = await Promise.all([import("pino"), import("../cli/logger.js")]);
-  const destination = pino.destination({ dest: args["log-file"] ?? 2, sync: shared, mkdir: true, append: true });
+  const destination = pino.destination({ dest: args["log-file"] ?? 2, sync: false, mkdir: true, append: true, ...(shared && { maxWrite: PIPE_BUF }) });
   const logger = pino({ level: args["log-level"], base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, destination);
   // Access records have a fixed shape that carries no secret (never a header, at most a user name),
   // and redaction's wildcard paths would cost more than the rest of a small response.
@@ -243,7 +248,13 @@ async function runServer(args: ServeArgs, rt: Runtime, logger: ServeLogger, acce
   const [{ startServer, SERVE_DEFAULTS }, { isWorker, linkWorker }] = await Promise.all([import("../serve/server.js"), import("../serve/cluster.js")]);
   const worker = isWorker();
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
-  const link = worker ? linkWorker(() => (server as NonNullable<typeof server>).counters()) : undefined;
+  const link = worker
+    ? linkWorker(
+        () => (server as NonNullable<typeof server>).counters(),
+        // Verdicts can arrive before this worker's server is up: it will hash those files itself.
+        (identity, sha256) => server?.learnVerdict(identity, sha256),
+      )
+    : undefined;
   const stop = nextStopSignal(worker);
   try {
     server = await startServer({
@@ -264,7 +275,7 @@ async function runServer(args: ServeArgs, rt: Runtime, logger: ServeLogger, acce
       cacheBytes: settings.cacheBytes,
       log: logger,
       ...(accessLog.isLevelEnabled("info") && { access: (record) => accessLog.info({ event: "http:request", ...record }) }),
-      ...(link && { gatherCounters: (local) => link.gatherCounters(local) }),
+      ...(link && { gatherCounters: (local) => link.gatherCounters(local), shareVerdict: (identity, sha256) => link.shareVerdict(identity, sha256) }),
     });
     const snapshot = server.live.current();
     if (link) link.announce({ url: server.url, version: snapshot.version, files: snapshot.files.size });

@@ -18,6 +18,8 @@ type Message =
   | { um: "collect"; id: number }
   | { um: "counters"; id: number; counters: ProcessCounters }
   | { um: "gathered"; id: number; counters: ProcessCounters; processes: number }
+  /** worker -> primary -> the other workers: a file with this identity was hashed and holds these bytes. */
+  | { um: "verdict"; identity: string; sha256: string }
   /** primary -> worker: finish what is in flight and exit. */
   | { um: "stop" };
 
@@ -101,6 +103,11 @@ export function startPrimary(options: PrimaryOptions): Primary {
     if (!isMessage(message)) return;
     if (message.um === "ready") {
       listening.add(worker);
+      // A stop sent while this worker was still starting came before it listened for messages, and was lost.
+      if (stopping) {
+        worker.send({ um: "stop" } satisfies Message);
+        return;
+      }
       first ??= message.ready;
       if (listening.size === options.workers) resolveReady(first);
     } else if (message.um === "gather") {
@@ -109,6 +116,9 @@ export function startPrimary(options: PrimaryOptions): Primary {
       const targets = [...alive].filter((w) => w.isConnected());
       gathers.set(key, { requester: worker, requesterId: message.id, reports: [], expected: targets.length, timer: setTimeout(() => finishGather(key), GATHER_TIMEOUT_MS) });
       for (const target of targets) target.send({ um: "collect", id: key } satisfies Message);
+    } else if (message.um === "verdict") {
+      // Every worker serves the same files: one hash check is enough for all of them.
+      for (const other of alive) if (other !== worker && other.isConnected()) other.send(message);
     } else if (message.um === "counters") {
       const gather = gathers.get(message.id);
       if (gather === undefined) return;
@@ -170,14 +180,16 @@ export interface WorkerLink {
   announce(ready: WorkerReady): void;
   /** Resolves when the primary asks this worker to stop, or goes away. */
   stopRequested: Promise<void>;
+  /** Passes a hash check's verdict on to the other workers. */
+  shareVerdict(identity: string, sha256: string): void;
   /** Sums the counters of every worker (this one included) through the primary; falls back to `local` alone. */
   gatherCounters(local: ProcessCounters): Promise<{ counters: ProcessCounters; processes: number }>;
   /** Closes the channel so the process can exit. */
   close(): void;
 }
 
-/** The worker's side of the channel; `counters` is read whenever the primary collects. */
-export function linkWorker(counters: () => ProcessCounters): WorkerLink {
+/** The worker's side of the channel; `counters` is read whenever the primary collects, `learn` takes other workers' verdicts. */
+export function linkWorker(counters: () => ProcessCounters, learn: (identity: string, sha256: string) => void): WorkerLink {
   const pending = new Map<number, (result: { counters: ProcessCounters; processes: number }) => void>();
   let seq = 0;
   let onStop: () => void = () => undefined;
@@ -191,12 +203,14 @@ export function linkWorker(counters: () => ProcessCounters): WorkerLink {
     if (!isMessage(message)) return;
     if (message.um === "collect") send({ um: "counters", id: message.id, counters: counters() });
     else if (message.um === "gathered") pending.get(message.id)?.({ counters: message.counters, processes: message.processes });
+    else if (message.um === "verdict") learn(message.identity, message.sha256);
     else if (message.um === "stop") onStop();
   });
   // A primary that is gone cannot stop us any more: stop on our own.
   process.on("disconnect", () => onStop());
   return {
     announce: (ready) => send({ um: "ready", ready }),
+    shareVerdict: (identity, sha256) => send({ um: "verdict", identity, sha256 }),
     stopRequested,
     gatherCounters(local) {
       seq += 1;
@@ -215,7 +229,12 @@ export function linkWorker(counters: () => ProcessCounters): WorkerLink {
       });
     },
     close() {
-      if (process.connected) process.disconnect();
+      // Through the cluster API: a worker whose channel simply closes exits on the spot, and would
+      // lose log lines still being written (the log is asynchronous); this way it exits once idle.
+      if (process.connected) {
+        if (cluster.worker) cluster.worker.disconnect();
+        else process.disconnect();
+      }
     },
   };
 }

@@ -14,6 +14,8 @@ export interface ContentOptions {
   cacheBytes: number;
   /** Files up to this size are read whole (and cached); larger ones are handed out as a descriptor. Default 64 KiB. */
   smallFileBytes?: number;
+  /** Told of every hash check that matched a SHA-256, so sibling server processes can learn it (see ContentStore.learn). */
+  onVerdict?: (identity: string, sha256: string) => void;
 }
 
 /**
@@ -31,9 +33,20 @@ export interface ContentStore {
   forFile(snapshot: Snapshot, file: SnapshotFile, check: boolean): Promise<Content | undefined>;
   /** Bytes with this SHA-256 (an entry of `snapshot.byHash`), from a current file or a retained object. */
   forHash(snapshot: Snapshot, sha256: string, entry: HashEntry, check: boolean): Promise<Content | undefined>;
+  /**
+   * Records that the file with this identity (as onVerdict reported it) holds bytes with this SHA-256,
+   * found by a sibling server process on the same files, so this one need not hash them again.
+   */
+  learn(identity: string, sha256: string): void;
   /** Closes the descriptor of content that will not be streamed (HEAD, a client gone). */
   release(content: Content): void;
   stats(): { cachedFiles: number; cachedBytes: number; hashChecks: number };
+}
+
+/** A hash check's result: the digest, and the bytes when the file was small enough to be read whole. */
+interface Hashed {
+  sha256: string;
+  data: Buffer | undefined;
 }
 
 const SMALL_FILE = 64 * 1024;
@@ -137,38 +150,50 @@ export function createContentStore(options: ContentOptions): ContentStore {
   const cache = new SmallCache(options.cacheBytes);
   /** identity -> the SHA-256 its bytes were found to have. */
   const verdicts = new Map<string, string>();
-  const hashing = new Map<string, Promise<string | undefined>>();
+  const hashing = new Map<string, Promise<Hashed | undefined>>();
   let hashChecks = 0;
 
-  /** The SHA-256 of the bytes behind `fd`, hashed at most once per identity; undefined when they changed while being read. */
-  function hashOf(fd: number, id: FileIdentity): Promise<string | undefined> {
+  function remember(key: string, sha256: string): void {
+    if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+    verdicts.set(key, sha256);
+  }
+
+  /**
+   * The SHA-256 of the bytes behind `fd`, hashed at most once per identity; undefined when they
+   * changed while being read. A small file is read whole for this, and its bytes come along so that
+   * the answer needs no second read.
+   */
+  function hashOf(fd: number, id: FileIdentity): Promise<Hashed | undefined> {
     const key = identityKey(id);
-    if (verdicts.has(key)) return Promise.resolve(verdicts.get(key));
+    const known = verdicts.get(key);
+    if (known !== undefined) return Promise.resolve({ sha256: known, data: undefined });
     let pending = hashing.get(key);
     if (pending === undefined) {
       hashChecks += 1;
       pending = (async () => {
-        const sha256 = await hashFd(fd, Number(id.size));
+        const size = Number(id.size);
+        const data = size <= small ? await readWhole(fd, size) : undefined;
+        const sha256 = data !== undefined ? createHash("sha256").update(data).digest("hex") : size <= small ? undefined : await hashFd(fd, size);
         // Written in place while being hashed: the digest describes no version of the file.
         const after = await fstatFd(fd);
         if (sha256 === undefined || after === undefined || !sameIdentity(identityOf(after), id)) return undefined;
-        if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
-        verdicts.set(key, sha256);
-        return sha256;
+        remember(key, sha256);
+        options.onVerdict?.(key, sha256);
+        return { sha256, data };
       })().finally(() => hashing.delete(key));
       hashing.set(key, pending);
     }
     return pending;
   }
 
-  /** Hands out the bytes behind a vouched-for descriptor: small files read whole (and cached), large ones as the descriptor. */
-  async function deliver(fd: number, size: number, sha256: string): Promise<Content | undefined> {
+  /** Hands out the bytes behind a vouched-for descriptor: small files read whole (and cached), large ones as the descriptor. `data`: the small file's bytes, already read. */
+  async function deliver(fd: number, size: number, sha256: string, data?: Buffer): Promise<Content | undefined> {
     if (size > small) return { kind: "fd", fd, size };
-    const data = await readWhole(fd, size);
+    const bytes = data ?? (await readWhole(fd, size));
     closeFd(fd);
-    if (data === undefined) return undefined;
-    cache.set(sha256, data);
-    return { kind: "buffer", data };
+    if (bytes === undefined) return undefined;
+    cache.set(sha256, bytes);
+    return { kind: "buffer", data: bytes };
   }
 
   /** Opens `path` as a regular file of `size` bytes; undefined (closed) otherwise. */
@@ -188,7 +213,9 @@ export function createContentStore(options: ContentOptions): ContentStore {
     if (opened === undefined) return undefined;
     const known = verdicts.get(identityKey(opened.id));
     // Objects may be mid-write or torn by a crash: one is used only once its bytes were hashed.
-    if (known === sha256 || (check && (await hashOf(opened.fd, opened.id)) === sha256)) return deliver(opened.fd, size, sha256);
+    if (known === sha256) return deliver(opened.fd, size, sha256);
+    const hashed = check ? await hashOf(opened.fd, opened.id) : undefined;
+    if (hashed?.sha256 === sha256) return deliver(opened.fd, size, sha256, hashed.data);
     closeFd(opened.fd);
     return undefined;
   }
@@ -212,9 +239,10 @@ export function createContentStore(options: ContentOptions): ContentStore {
     if (candidate !== undefined && check) {
       // Bytes of unknown provenance at the path: only from inside the root, and only with the listed hash.
       const real = await realpath(path).catch(() => undefined);
-      if (real === path && (await hashOf(candidate.fd, candidate.id)) === file.sha256) {
+      const hashed = real === path ? await hashOf(candidate.fd, candidate.id) : undefined;
+      if (hashed?.sha256 === file.sha256) {
         file.trusted = candidate.id;
-        return deliver(candidate.fd, file.size, file.sha256);
+        return deliver(candidate.fd, file.size, file.sha256, hashed.data);
       }
     }
     if (candidate !== undefined) closeFd(candidate.fd);
@@ -230,6 +258,7 @@ export function createContentStore(options: ContentOptions): ContentStore {
       if (entry.file !== undefined) return forFile(snapshot, entry.file, check);
       return fromObject(snapshot, sha256, entry.size, check);
     },
+    learn: remember,
     release(content) {
       if (content.kind === "fd") closeFd(content.fd);
     },

@@ -30,9 +30,37 @@ function validatorHeaders(rep: Representation): OutgoingHttpHeaders {
  * Decides status and headers (RFC 9110): 412/304 from the preconditions; then, when If-Range allows,
  * a single satisfiable range gives 206 with Content-Range, an unsatisfiable one 416 with
  * `Content-Range: bytes *\/size`, several ranges the whole body (200). Content-Length is always set
- * on 200/206/416 (and 0 on 412); a 304 carries the validators only.
+ * on 200/206/416 (and 0 on 412); a 304 carries the validators only. Plans are shared: callers must
+ * not change them (writeHead only reads the headers).
  */
 export function planResponse(requestHeaders: IncomingHttpHeaders, rep: Representation, nowMs: number): ResponsePlan {
+  if (isPlain(requestHeaders)) {
+    let plan = WHOLE.get(rep);
+    if (plan === undefined) {
+      plan = decide(requestHeaders, rep, nowMs);
+      WHOLE.set(rep, plan);
+    }
+    return plan;
+  }
+  return decide(requestHeaders, rep, nowMs);
+}
+
+// The answer to a request without preconditions or a range depends on the representation alone:
+// decided once per representation (the server keeps one per listed file and snapshot), not per request.
+const WHOLE = new WeakMap<Representation, ResponsePlan>();
+
+/** No header that could make the answer anything but the whole representation. */
+function isPlain(headers: IncomingHttpHeaders): boolean {
+  return (
+    headers.range === undefined &&
+    headers["if-none-match"] === undefined &&
+    headers["if-modified-since"] === undefined &&
+    headers["if-match"] === undefined &&
+    headers["if-unmodified-since"] === undefined
+  );
+}
+
+function decide(requestHeaders: IncomingHttpHeaders, rep: Representation, nowMs: number): ResponsePlan {
   const outcome = evaluatePreconditions(requestHeaders, rep);
   if (outcome === "not-modified") return { status: 304, headers: validatorHeaders(rep) };
   if (outcome === "failed") return { status: 412, headers: { "x-content-type-options": "nosniff", "content-length": 0 } };
@@ -70,6 +98,19 @@ export function bodyBytes(res: ServerResponse): number {
   return typeof count === "function" ? count() : (count ?? 0);
 }
 
+function endWithBody(res: ServerResponse, plan: Extract<ResponsePlan, { status: 200 | 206 }>, data: Buffer): void {
+  const body = plan.start === 0 && plan.length === data.length ? data : data.subarray(plan.start, plan.start + plan.length);
+  countBody(res, body.length);
+  res.end(body);
+}
+
+/** Writes a planned 200/206 from bytes in memory, synchronously: the hot path for small files. */
+export function sendBuffer(res: ServerResponse, plan: Extract<ResponsePlan, { status: 200 | 206 }>, data: Buffer, head: boolean): void {
+  res.writeHead(plan.status, plan.headers);
+  if (head || plan.length === 0) res.end();
+  else endWithBody(res, plan, data);
+}
+
 /**
  * Writes a planned 200/206 with `content` (already known to hold the right bytes); resolves when the
  * response is over. For HEAD, or when `content` is undefined, only the headers are sent. A descriptor
@@ -83,9 +124,7 @@ export function sendPlanned(res: ServerResponse, plan: Extract<ResponsePlan, { s
     return Promise.resolve();
   }
   if (content.kind === "buffer") {
-    const body = plan.start === 0 && plan.length === content.data.length ? content.data : content.data.subarray(plan.start, plan.start + plan.length);
-    countBody(res, body.length);
-    res.end(body);
+    endWithBody(res, plan, content.data);
     return Promise.resolve();
   }
   let sent = 0;

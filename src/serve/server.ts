@@ -16,7 +16,7 @@ import { type LiveSnapshot, openLiveSnapshot, type ServeLog } from "./live-snaps
 import { contentTypeFor, OCTET_STREAM } from "./media-types.js";
 import { createStatusCounter, METRICS_CONTENT_TYPE, type ProcessCounters, renderMetrics } from "./metrics.js";
 import { encodePath, parseRequestTarget } from "./paths.js";
-import { bodyBytes, countBody, planResponse, type Representation, sendPlanned } from "./respond.js";
+import { bodyBytes, countBody, planResponse, type Representation, sendBuffer, sendPlanned } from "./respond.js";
 import type { HashEntry, PublicDocument, Snapshot, SnapshotFile } from "./snapshot.js";
 
 /** The server's own routes, all under the reserved folder no mirror path can use (docs/manifest.md §9). */
@@ -83,6 +83,8 @@ export interface ServeOptions {
    * processes it covers.
    */
   gatherCounters?: (local: ProcessCounters) => Promise<{ counters: ProcessCounters; processes: number }>;
+  /** In a worker of several: passes on a hash check's verdict to the others (see RunningServer.learnVerdict). */
+  shareVerdict?: (identity: string, sha256: string) => void;
 }
 
 export const SERVE_DEFAULTS = {
@@ -108,6 +110,8 @@ export interface RunningServer {
   setAuth(auth: Authenticator | undefined): void;
   /** This process's counters, for summing across workers. */
   counters(): ProcessCounters;
+  /** Takes a hash check's verdict from another worker serving the same files, so this one skips that hash. */
+  learnVerdict(identity: string, sha256: string): void;
   /**
    * Stops accepting connections, lets responses in flight finish for up to `shutdownTimeoutMs`, then
    * cuts what remains. Idempotent; resolves when every connection is closed.
@@ -119,6 +123,9 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 // Characters after which a raw target is not simply a path: escapes, a query, separators to refuse.
 const RAW_SPECIAL = /[%?#\\]/;
 const MAX_LOGGED_TARGET = 1024;
+// Bounds of the decoded-target memo (route): entries, and the longest target kept (memory stays under ~10 MB).
+const MAX_DECODED_TARGETS = 20_000;
+const MAX_DECODED_TARGET = 512;
 const RETRY_AFTER_SECONDS = "5";
 
 /** The strong entity tag of content with this SHA-256. */
@@ -158,7 +165,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   const log = options.log;
   const live = await openLiveSnapshot(root, { log, ...(options.pollMs !== undefined && { pollMs: options.pollMs }) });
-  const contents = createContentStore({ cacheBytes: options.cacheBytes });
+  const contents = createContentStore({ cacheBytes: options.cacheBytes, ...(options.shareVerdict && { onVerdict: options.shareVerdict }) });
   const statusCounter = createStatusCounter();
   const streamBudget = createStreamBudget();
   const listingCache = new WeakMap<Snapshot, Map<string, PublicDocument>>();
@@ -185,15 +192,54 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return { etag: etagOf(sha256), size, contentType, cacheControl, lastModifiedMs };
   }
 
-  /**
-   * Answers with `rep`. Bytes are fetched through `open` only when a body is due, unless `inMemory`
-   * already holds them: then everything happens synchronously, the hot path for small files.
-   */
+  // A snapshot's entries never change what they describe, so each gets its representation once and
+  // requests share it (with the response plan respond.ts keeps for it) instead of building headers anew.
+  const representations = new WeakMap<SnapshotFile | HashEntry | PublicDocument, Representation>();
+
+  function fileRepresentation(file: SnapshotFile): Representation {
+    let rep = representations.get(file);
+    if (rep === undefined) {
+      rep = representation(file.sha256, file.size, contentTypeFor(file.path), file.mtimeMs, "no-cache");
+      representations.set(file, rep);
+    }
+    return rep;
+  }
+
+  function hashRepresentation(sha256: string, entry: HashEntry): Representation {
+    let rep = representations.get(entry);
+    if (rep === undefined) {
+      // Content-addressed: the bytes behind this URL never change, so caches may keep them.
+      rep = representation(sha256, entry.size, OCTET_STREAM, undefined, "public, max-age=31536000, immutable");
+      representations.set(entry, rep);
+    }
+    return rep;
+  }
+
+  function documentRepresentation(doc: PublicDocument): Representation {
+    let rep = representations.get(doc);
+    if (rep === undefined) {
+      rep = representation(doc.sha256, doc.bytes.length, doc.contentType, doc.lastModifiedMs, "no-cache");
+      representations.set(doc, rep);
+    }
+    return rep;
+  }
+
+  /** Answers with `rep` from bytes in memory: everything happens synchronously, the hot path for small files. */
+  function answerFromMemory(req: IncomingMessage, res: ServerResponse, rep: Representation, data: Buffer): void {
+    const plan = planResponse(req.headers, rep, Date.now());
+    if (plan.status !== 200 && plan.status !== 206) {
+      res.writeHead(plan.status, plan.headers);
+      res.end();
+      return;
+    }
+    sendBuffer(res, plan, data, req.method === "HEAD");
+  }
+
+  /** Answers with `rep`; bytes are fetched through `open` only when a body is due. */
   function answer(
     req: IncomingMessage,
     res: ServerResponse,
     rep: Representation,
-    inMemory: Buffer | undefined,
     open: (check: boolean) => Promise<Content | undefined>,
     retry: (() => void | Promise<void>) | undefined,
   ): void | Promise<void> {
@@ -201,10 +247,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if (plan.status !== 200 && plan.status !== 206) {
       res.writeHead(plan.status, plan.headers);
       res.end();
-      return;
-    }
-    if (inMemory !== undefined) {
-      void sendPlanned(res, plan, { kind: "buffer", data: inMemory }, req.method === "HEAD", streamBudget);
       return;
     }
     return fetchAndSend(req, res, plan, open, retry);
@@ -233,19 +275,25 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
 
   function serveFile(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, file: SnapshotFile, retried: boolean): void | Promise<void> {
-    const rep = representation(file.sha256, file.size, contentTypeFor(file.path), file.mtimeMs, "no-cache");
-    return answer(req, res, rep, contents.cached(file.sha256), (check) => contents.forFile(snapshot, file, check || retried), retried ? undefined : () => route(req, res, live.current(), true));
+    const rep = fileRepresentation(file);
+    const inMemory = contents.cached(file.sha256);
+    if (inMemory !== undefined) return answerFromMemory(req, res, rep, inMemory);
+    // A file the load could not vouch for (changed since the commit) is hashed on its first request
+    // whatever a refresh would find, so it is checked at once rather than after a refresh; the hash
+    // still decides, and a mismatch still refreshes and routes again.
+    const unvouched = file.trusted === undefined;
+    return answer(req, res, rep, (check) => contents.forFile(snapshot, file, check || retried || unvouched), retried ? undefined : () => route(req, res, live.current(), true));
   }
 
   function serveHash(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, sha256: string, entry: HashEntry, retried: boolean): void | Promise<void> {
-    // Content-addressed: the bytes behind this URL never change, so caches may keep them.
-    const rep = representation(sha256, entry.size, OCTET_STREAM, undefined, "public, max-age=31536000, immutable");
-    return answer(req, res, rep, contents.cached(sha256), (check) => contents.forHash(snapshot, sha256, entry, check || retried), retried ? undefined : () => route(req, res, live.current(), true));
+    const rep = hashRepresentation(sha256, entry);
+    const inMemory = contents.cached(sha256);
+    if (inMemory !== undefined) return answerFromMemory(req, res, rep, inMemory);
+    return answer(req, res, rep, (check) => contents.forHash(snapshot, sha256, entry, check || retried), retried ? undefined : () => route(req, res, live.current(), true));
   }
 
   function serveDocument(req: IncomingMessage, res: ServerResponse, doc: PublicDocument): void {
-    const rep = representation(doc.sha256, doc.bytes.length, doc.contentType, doc.lastModifiedMs, "no-cache");
-    void answer(req, res, rep, doc.bytes, async () => undefined, undefined);
+    answerFromMemory(req, res, documentRepresentation(doc), doc.bytes);
   }
 
   function listingDocument(snapshot: Snapshot, dir: string, json: boolean): PublicDocument | undefined {
@@ -266,13 +314,23 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return doc;
   }
 
+  // Raw targets with escapes (a '%20' in most real names) that parsed to a listed file, for this
+  // snapshot: parsing is a pure function of the raw string, and clients ask for the same targets again.
+  let decoded: { snapshot: Snapshot; files: Map<string, SnapshotFile> } = { snapshot: live.current(), files: new Map() };
+
+  function decodedFiles(snapshot: Snapshot): Map<string, SnapshotFile> {
+    if (decoded.snapshot !== snapshot) decoded = { snapshot, files: new Map() };
+    return decoded.files;
+  }
+
   /** Dispatches an authorised GET/HEAD against `snapshot`; `retried` after a snapshot swap (never twice). Synchronous when nothing needs I/O. */
   function route(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, retried: boolean): void | Promise<void> {
     const raw = req.url ?? "";
-    // Fast path: a target with nothing to decode that names a listed file as it is. Only safe paths
-    // are ever listed, so a hit needs no further checks; anything else takes the full parse below.
-    if (raw.charCodeAt(0) === 47 && !RAW_SPECIAL.test(raw)) {
-      const listed = snapshot.files.get(raw.slice(1));
+    // Fast path: a target with nothing to decode that names a listed file as it is, or one that parsed
+    // to a listed file before (decodedFiles). Only safe paths are ever listed, so a hit needs no
+    // further checks; anything else takes the full parse below.
+    if (raw.charCodeAt(0) === 47) {
+      const listed = RAW_SPECIAL.test(raw) ? decodedFiles(snapshot).get(raw) : snapshot.files.get(raw.slice(1));
       if (listed !== undefined) return serveFile(req, res, snapshot, listed, retried);
     }
     const parsed = parseRequestTarget(raw);
@@ -292,7 +350,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       return serveDocument(req, res, doc);
     }
     const file = path === "" ? undefined : snapshot.files.get(path);
-    if (file !== undefined) return slash ? sendText(res, 404) : serveFile(req, res, snapshot, file, retried);
+    if (file !== undefined) {
+      if (slash) return sendText(res, 404);
+      if (raw.length <= MAX_DECODED_TARGET && raw.indexOf("?") < 0) {
+        const known = decodedFiles(snapshot);
+        if (known.size >= MAX_DECODED_TARGETS) known.clear();
+        known.set(raw, file);
+      }
+      return serveFile(req, res, snapshot, file, retried);
+    }
     if (!options.listing || !snapshot.dirs.has(path)) return sendText(res, 404);
     if (!slash) return sendText(res, 301, undefined, { location: `/${encodePath(path)}/${query === "" ? "" : `?${query}`}` });
     const json = new URLSearchParams(query).get("format") === "json";
@@ -443,6 +509,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       auth = next;
     },
     counters,
+    learnVerdict: (identity, sha256) => contents.learn(identity, sha256),
     close() {
       closed ??= new Promise<void>((resolve) => {
         closing = true;
