@@ -64,15 +64,16 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
       .example("$0 sync --source https://up/ --dest /srv/mirror --trust vendor.pub --sign-key mirror.key", "verify the upstream, sign ours"),
   handler: async (args) => {
     // Loaded on use, so `--help` and other commands do not pay for this command's dependencies.
-    const [{ defaultConfig, loadConfigFile }, { runSync }, { openSources }, { openStore }, { createReporter }] = await Promise.all([
-      import("../config/load.js"),
+    const [{ defaultConfig }, { runSync }, { openSources }, { openStore }, { createReporter }] = await Promise.all([
+      import("../config/defaults.js"),
       import("../engine/sync.js"),
       import("../sources/registry.js"),
       import("../stores/registry.js"),
       import("../cli/reporters/reporter.js"),
     ]);
     const rt = createRuntime(args);
-    const config = args.config === undefined ? defaultConfig() : await loadConfigFile(args.config);
+    // The schema (zod) is loaded only to check a config file: a few MB of heap a run without one never needs.
+    const config = args.config === undefined ? defaultConfig() : await (await import("../config/load.js")).loadConfigFile(args.config);
     const settings = await resolveSyncSettings(args, config);
     const opened = openSources(settings.sources, settings.http, { ...(settings.ftp && { ftp: settings.ftp }), ...(settings.smb && { smb: settings.smb }) });
     const limiter = settings.bandwidth === undefined ? undefined : createRateLimiter(settings.bandwidth);

@@ -31,7 +31,4 @@ export async function loadConfigFile(file: string): Promise<Config> {
   return validateConfig(doc, `config file ${file}`);
 }
 
-/** The config used when no file is given: every default. */
-export function defaultConfig(): Config {
-  return validateConfig({}, "defaults");
-}
+export { defaultConfig } from "./defaults.js";

@@ -2,6 +2,7 @@
 import { canonicalJson } from "./canonical-json.js";
 import { ManifestError } from "./errors.js";
 import { comparePaths, pathSetConflicts, unsafePathReason } from "./safe-path.js";
+import { Utf8Builder } from "./utf8-builder.js";
 
 export const MANIFEST_FORMAT = "update-mirror-manifest-v1";
 /** Largest manifest a reader accepts (about half a million entries); bigger input is refused unread. */
@@ -72,7 +73,14 @@ export function sortFiles(files: readonly ManifestFile[]): ManifestFile[] {
  */
 export function serializeManifest(manifest: Manifest): Buffer {
   const [before, after] = canonicalFrame(manifest);
-  return Buffer.from(`${before}${manifest.files.map(fileEntryJson).join(",")}${after}`, "utf8");
+  const out = new Utf8Builder(before.length + after.length + manifest.files.length * 160);
+  out.put(before);
+  for (let i = 0; i < manifest.files.length; i += 1) {
+    if (i > 0) out.put(",");
+    out.put(fileEntryJson(manifest.files[i] as ManifestFile));
+  }
+  out.put(after);
+  return out.bytes();
 }
 
 /** One file entry's canonical JSON, keys already in canonical order. */

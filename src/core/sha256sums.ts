@@ -1,5 +1,6 @@
 // SHA256SUMS: the manifest's files in the text form `sha256sum -c` reads, run from the mirror root.
 import type { ManifestFile } from "./manifest.js";
+import { Utf8Builder } from "./utf8-builder.js";
 
 /**
  * One `<hex>  <path>` line per file, in the given (manifest) order. Safe paths never contain a
@@ -7,6 +8,13 @@ import type { ManifestFile } from "./manifest.js";
  */
 export function renderSha256Sums(files: readonly Pick<ManifestFile, "path" | "sha256">[]): string {
   return files.map((f) => `${f.sha256}  ${f.path}\n`).join("");
+}
+
+/** renderSha256Sums's text as UTF-8 bytes, built without the whole text as one string (see Utf8Builder). */
+export function sha256SumsBytes(files: readonly Pick<ManifestFile, "path" | "sha256">[]): Buffer {
+  const out = new Utf8Builder(files.length * 112);
+  for (const f of files) out.put(`${f.sha256}  ${f.path}\n`);
+  return out.bytes();
 }
 
 /**

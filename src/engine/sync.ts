@@ -10,8 +10,8 @@ import { GENERATOR } from "../version.js";
 import type { RetryPolicy } from "../wrap/retry.js";
 import { type Choice, chooseSource, type TrustPolicy } from "./choose-source.js";
 import type { Emit, RunSummary } from "./events.js";
-import { type Fetched, fetchFile } from "./fetch.js";
-import { checkDeletions, type MaxDelete, planChanges, planSync, type TargetFile } from "./plan.js";
+import { fetchFile } from "./fetch.js";
+import { checkDeletions, type MaxDelete, type Plan, planChanges, planSync, type TargetFile } from "./plan.js";
 import { createSelector, type Selection } from "./select.js";
 
 export interface SyncOptions {
@@ -111,6 +111,12 @@ function newManifest(options: SyncOptions, run: RunContext, upstream: string, up
 function replicaOf(upstream: UpstreamManifest): { next: Manifest; sign?: ManifestSigner } {
   const { signature } = upstream;
   return { next: upstream.manifest, ...(signature !== undefined && { sign: () => signature }) };
+}
+
+/** In a partial run: the previous entries of updates that failed, and every file the plan would remove. */
+function carriedEntries(plan: Plan, current: readonly ManifestFile[], failed: ReadonlySet<string>): ManifestFile[] {
+  const currentByPath = new Map(current.map((f) => [f.path, f]));
+  return [...plan.update.filter((f) => failed.has(f.path)).map((f) => currentByPath.get(f.path) as ManifestFile), ...plan.remove];
 }
 
 function sameFile(a: ManifestFile, b: ManifestFile): boolean {
@@ -270,17 +276,22 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
 
   const ordered = [choice.source, ...options.sources.filter((s) => s !== choice.source)];
   const ctx = { store, sources: ordered, down, failuresInRow: new Map<Source, number>(), retry: options.retry, inFlight: new Map<string, Promise<unknown>>(), state, now, emit };
-  const queue = new PQueue({ concurrency: options.concurrency });
-  const fetched: Fetched[] = [];
+  // Each fetched file's entry in the next manifest (with the target's tags), made as it arrives, so
+  // no map of the whole target is needed afterwards.
+  const fetched: ManifestFile[] = [];
+  let transferred = 0;
   const failures: { path: string; error: UpdateMirrorError }[] = [];
   let bug: unknown;
+  const queue = new PQueue({ concurrency: options.concurrency });
   for (const file of toFetch) {
     // Fed as it drains, so a plan of 40,000 files never holds 40,000 pending tasks at once.
     await queue.onSizeLessThan(options.concurrency);
     queue
       .add(async () => {
         try {
-          fetched.push(await fetchFile(file, ctx));
+          const got = await fetchFile(file, ctx);
+          transferred += got.transferred;
+          fetched.push({ path: got.path, size: got.size, sha256: got.sha256, ...(file.tags && { tags: file.tags }) });
         } catch (err) {
           if (!(err instanceof UpdateMirrorError)) throw err;
           failures.push({ path: file.path, error: err });
@@ -293,7 +304,7 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   }
   await queue.onIdle();
   if (bug !== undefined) throw bug;
-  summary.bytes = fetched.reduce((sum, f) => sum + f.transferred, 0);
+  summary.bytes = transferred;
   const failed = new Set(failures.map((f) => f.path));
   if (failures.length > 0) {
     const errors = failures.map((f) => f.error);
@@ -311,18 +322,9 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
     }
   }
 
-  const byPath = new Map(target.map((t) => [t.path, t]));
-  const currentByPath = new Map(current.map((f) => [f.path, f]));
   // In a partial run: files that failed keep their previous entry, and removed files stay.
-  const carried = failed.size === 0 ? [] : [...plan.update.filter((f) => failed.has(f.path)).map((f) => currentByPath.get(f.path) as ManifestFile), ...plan.remove];
-  const files = sortFiles([
-    ...plan.keep,
-    ...carried,
-    ...fetched.map((f): ManifestFile => {
-      const tags = byPath.get(f.path)?.tags;
-      return { path: f.path, size: f.size, sha256: f.sha256, ...(tags && { tags }) };
-    }),
-  ]);
+  const carried = failed.size === 0 ? [] : carriedEntries(plan, current, failed);
+  const files = sortFiles([...plan.keep, ...carried, ...fetched]);
   if (failed.size > 0) {
     summary.added = plan.add.filter((f) => !failed.has(f.path)).length;
     summary.updated = plan.update.filter((f) => !failed.has(f.path)).length;
@@ -331,6 +333,7 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   }
   if (choice.kind === "listing") {
     delete state.upstreams;
+    const byPath = new Map(target.map((t) => [t.path, t]));
     state.listed = {};
     for (const f of files) {
       // A carried entry's bytes are not what the listing shows now: no hint, so it is fetched again.

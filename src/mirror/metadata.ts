@@ -2,7 +2,7 @@
 import { mkdir, open, readFile, unlink } from "node:fs/promises";
 import { fsError, ManifestError, NotFoundError } from "../core/errors.js";
 import { MAX_MANIFEST_BYTES, type Manifest, parseManifest, serializeManifest } from "../core/manifest.js";
-import { renderSha256Sums } from "../core/sha256sums.js";
+import { sha256SumsBytes } from "../core/sha256sums.js";
 import type { ManifestSigner } from "../core/store.js";
 import type { SecretKey } from "../crypto/keys.js";
 import { defaultTrustedComment, signDetached } from "../crypto/minisign.js";
@@ -55,16 +55,20 @@ export async function readMirrorSignature(root: string): Promise<string | undefi
 /**
  * Publishes `manifest` as the mirror's committed state. SHA256SUMS and the signature (or the removal
  * of a stale one) come first and the manifest last, since the manifest's rename is the commit point:
- * a crash before it leaves the previous manifest in force. Temp files go in `tmpDir` (same file system). A reader that catches the instant between
- * the signature and the manifest sees a mismatch and should read both again. Throws IoError.
+ * a crash before it leaves the previous manifest in force. A reader that catches the instant between
+ * the signature and the manifest sees a mismatch and should read both again. `options.bytes`, when
+ * given, must be the manifest's canonical bytes (serializeManifest's), which a caller that has them
+ * passes so a large manifest is not serialized again; temp files go in `options.tmpDir` (same file
+ * system; default the mirror's private tmp). Throws IoError.
  */
-export async function commitMirrorMetadata(root: string, manifest: Manifest, sign?: ManifestSigner, tmpDir = mirrorLayout(root).tmpDir): Promise<Buffer> {
+export async function commitMirrorMetadata(root: string, manifest: Manifest, sign?: ManifestSigner, options: { bytes?: Buffer; tmpDir?: string } = {}): Promise<Buffer> {
   const layout = mirrorLayout(root);
-  const bytes = serializeManifest(manifest);
+  const bytes = options.bytes ?? serializeManifest(manifest);
+  const tmpDir = options.tmpDir ?? layout.tmpDir;
   await mkdir(layout.metadataDir, { recursive: true }).catch((err: unknown) => {
     throw fsError(err, layout.metadataDir);
   });
-  await writeFileAtomic(layout.sums, renderSha256Sums(manifest.files), { tmpDir });
+  await writeFileAtomic(layout.sums, sha256SumsBytes(manifest.files), { tmpDir });
   if (sign) {
     await writeFileAtomic(layout.signature, sign(bytes), { tmpDir });
   } else {

@@ -1,5 +1,5 @@
 // Read-only view of what a folder mirror retains privately: previous manifests and content objects by hash.
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fsError } from "../core/errors.js";
 import { mirrorLayout } from "./layout.js";
@@ -47,4 +47,26 @@ export async function retainedVersions(root: string): Promise<number[]> {
     .map(Number)
     .filter((v) => Number.isSafeInteger(v))
     .sort((a, b) => b - a);
+}
+
+const SHA256_KEY = Buffer.from('"sha256":"');
+
+/**
+ * Adds the SHA-256 of every file the retained manifest of `version` lists to `into`, read straight
+ * from its canonical bytes: parsing a generation of 40,000 files in full, only to learn which objects
+ * it needs, costs tens of MB of heap. Exact for canonical JSON, where a quote inside a path or tag is
+ * always escaped, so the key can only occur as a key. Throws IoError/NotFoundError naming the file.
+ */
+export async function addRetainedHashes(root: string, version: number, into: Set<string>): Promise<void> {
+  const file = retainedLayout(root).manifest(version);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw fsError(err, `generation ${version} (${file})`);
+  }
+  for (let at = bytes.indexOf(SHA256_KEY); at >= 0; at = bytes.indexOf(SHA256_KEY, at + SHA256_KEY.length + 64)) {
+    const start = at + SHA256_KEY.length;
+    into.add(bytes.toString("latin1", start, start + 64));
+  }
 }

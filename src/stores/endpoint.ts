@@ -229,7 +229,7 @@ export function createEndpointStore(target: string): Store {
           await linkOrCopy(sources.get(f.path) as string, to);
         });
         await mkdir(build, { recursive: true });
-        await commitMirrorMetadata(build, next, options.sign, tmpDir);
+        await commitMirrorMetadata(build, next, options.sign, { tmpDir });
         // Every byte of the new set must be durable before the link names it.
         await stage.makeDurable([...made, build]);
         await rm(setDir(next.version), { recursive: true, force: true });

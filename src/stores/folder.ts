@@ -10,16 +10,22 @@ import { writeFileAtomic } from "../fs/atomic-write.js";
 import { linkOrCopy } from "../fs/link-or-copy.js";
 import { mirrorLayout } from "../mirror/layout.js";
 import { commitMirrorMetadata, readMirrorManifest, readMirrorSignature } from "../mirror/metadata.js";
-import { retainedLayout, retainedVersions } from "../mirror/retained.js";
+import { addRetainedHashes, retainedLayout, retainedVersions } from "../mirror/retained.js";
 import { acquireLock } from "./folder-lock.js";
 import { createStaging, isMissing } from "./staging.js";
 import { readStateFile, writeStateFile } from "./state-file.js";
+import { planPublish } from "./publish-plan.js";
 
-/** A publish in progress, written before the first file moves so a crash can be rolled forward. */
+/**
+ * A publish in progress, written before the first file moves so a crash can be rolled forward. The
+ * manifest to commit is written beside it (`journal.manifest.json`) as its bytes, not embedded: a
+ * manifest of 40,000 files escaped into JSON, once per phase, cost tens of MB of heap per publish.
+ */
 interface Journal {
   /** "retain" until every replaced file is safe among the objects; then "place". */
   phase: "retain" | "place";
-  manifest: string;
+  /** The manifest's text, in journals written before it moved beside the journal; still rolled forward. */
+  manifest?: string;
   signature?: string;
   keepGenerations: number;
   place: { path: string; sha256: string }[];
@@ -36,6 +42,7 @@ export function createFolderStore(root: string): Store {
   const layout = mirrorLayout(root);
   const files = {
     journal: layout.journal,
+    journalManifest: join(layout.privateDir, "journal.manifest.json"),
     state: join(layout.privateDir, "state.json"),
     lock: join(layout.privateDir, "lock"),
   };
@@ -115,22 +122,39 @@ export function createFolderStore(root: string): Store {
     }
   }
 
-  /** Carries out a journal; `manifest` is its parsed form when the caller already has it (a replay parses it). */
-  async function runJournal(journal: Journal, parsed?: Manifest): Promise<void> {
+  /** The manifest a journal commits: embedded in older journals, beside the journal since. */
+  async function journalManifest(journal: Journal): Promise<Buffer> {
+    return journal.manifest === undefined ? await readFile(files.journalManifest) : Buffer.from(journal.manifest, "utf8");
+  }
+
+  /**
+   * Carries out a journal; `parsed` and `bytes` are the manifest's parsed form and bytes when the
+   * caller already has them (a replay reads them).
+   */
+  async function runJournal(journal: Journal, parsed?: Manifest, bytes?: Buffer): Promise<void> {
     await stage.ensureDirs();
     if (journal.phase === "retain") {
       for (const r of journal.retain) await retain(r.path, r.sha256);
-      journal.phase = "place";
       // Staged objects were written without fsync: they must be durable before any is placed.
       await stage.makeDurable([layout.objectsDir]);
-      await writeFileAtomic(files.journal, JSON.stringify(journal), { tmpDir: layout.tmpDir });
+      // A replay must not retain once placing has begun (it would keep new content under an old
+      // hash). With nothing to retain there is no such hazard, and no second copy of a long journal.
+      if (journal.retain.length > 0) {
+        journal.phase = "place";
+        await writeFileAtomic(files.journal, JSON.stringify(journal), { tmpDir: layout.tmpDir });
+      }
     }
     // One lane per content: uses of the same object run in order, the last one consuming it, so a
     // missing object on a replay means every use of it was already placed.
     const bySha = new Map<string, string[]>();
-    for (const p of journal.place) bySha.set(p.sha256, [...(bySha.get(p.sha256) ?? []), p.path]);
+    for (const p of journal.place) {
+      const paths = bySha.get(p.sha256);
+      if (paths) paths.push(p.path);
+      else bySha.set(p.sha256, [p.path]);
+    }
     const touched = new Set<string>();
-    await eachLimit([...bySha], PLACE_CONCURRENCY, async ([sha256, paths]) => {
+    await eachLimit([...bySha.keys()], PLACE_CONCURRENCY, async (sha256) => {
+      const paths = bySha.get(sha256) as string[];
       if (!(await stage.holds(sha256)) && !(await exists(objectPath(sha256)))) {
         for (const path of paths) {
           if (!(await exists(payloadPath(path)))) throw new NotFoundError(`${label}: nothing staged for ${path} (${sha256})`);
@@ -153,9 +177,12 @@ export function createFolderStore(root: string): Store {
     }
     // Renames must be durable before the manifest that lists their results is.
     await stage.makeDurable(touched);
-    const manifest = parsed ?? parseManifest(Buffer.from(journal.manifest, "utf8"), files.journal);
-    await commitMirrorMetadata(root, manifest, journal.signature === undefined ? undefined : () => journal.signature as string);
+    const manifestBytes = bytes ?? (await journalManifest(journal));
+    const manifest = parsed ?? parseManifest(manifestBytes, files.journal);
+    await commitMirrorMetadata(root, manifest, journal.signature === undefined ? undefined : () => journal.signature as string, { bytes: manifestBytes });
     await unlink(files.journal);
+    // Only once the journal is gone, so a journal never lacks its manifest.
+    await rm(files.journalManifest, { force: true });
     madeDirs.clear();
     await pruneGenerations(manifest, journal.keepGenerations);
   }
@@ -179,7 +206,7 @@ export function createFolderStore(root: string): Store {
     const kept = versions.slice(0, keep);
     for (const v of versions.slice(keep)) await rm(retained.manifest(v), { force: true });
     const needed = new Set<string>();
-    for (const v of kept) for (const f of (await readGeneration(v)).files) needed.add(f.sha256);
+    for (const v of kept) await addRetainedHashes(root, v, needed);
     for (const f of current.files) needed.delete(f.sha256);
     await stage.prune((name) => needed.has(name));
   }
@@ -200,12 +227,15 @@ export function createFolderStore(root: string): Store {
       }
       const journal = JSON.parse(text) as Journal;
       lastRead = undefined;
+      let manifest: Manifest;
       try {
-        await runJournal(journal);
+        const bytes = await journalManifest(journal);
+        manifest = parseManifest(bytes, files.journal);
+        await runJournal(journal, manifest, bytes);
       } catch (err) {
         throw fsError(err, `${label}: finishing the interrupted publish`);
       }
-      return parseManifest(Buffer.from(journal.manifest), files.journal).version;
+      return manifest.version;
     },
 
     async readCommitted(): Promise<Committed | undefined> {
@@ -224,15 +254,13 @@ export function createFolderStore(root: string): Store {
     async publish(next, options: { sign?: ManifestSigner; keepGenerations: number }) {
       // The engine read the committed manifest moments ago under the same lock: reuse it, not a third parse.
       const committed = lastRead ?? (await readMirrorManifest(root));
-      const prev = new Map((committed?.manifest.files ?? []).map((f) => [f.path, f]));
-      const nextPaths = new Set(next.files.map((f) => f.path));
-      const place = next.files.filter((f) => prev.get(f.path)?.sha256 !== f.sha256).map((f) => ({ path: f.path, sha256: f.sha256 }));
-      const remove = [...prev.keys()].filter((p) => !nextPaths.has(p));
-      const retainList = [...place.filter((p) => prev.has(p.path)).map((p) => p.path), ...remove].map((path) => ({ path, sha256: (prev.get(path) as { sha256: string }).sha256 }));
+      const current = committed?.manifest.files ?? [];
+      const { place, remove, retain: retainList } = planPublish(current, next.files);
       // Content the new state needs that is not staged may still sit in the tree under another name.
-      const currentBySha = new Map((committed?.manifest.files ?? []).map((f) => [f.sha256, f.path]));
+      let currentBySha: Map<string, string> | undefined;
       for (const p of place) {
         if (await stage.holds(p.sha256)) continue;
+        currentBySha ??= new Map(current.map((f) => [f.sha256, f.path]));
         const from = currentBySha.get(p.sha256);
         if (from === undefined) throw new NotFoundError(`${label}: nothing staged for ${p.path} (${p.sha256})`);
         retainList.unshift({ path: from, sha256: p.sha256 });
@@ -246,7 +274,6 @@ export function createFolderStore(root: string): Store {
       }
       const journal: Journal = {
         phase: "retain",
-        manifest: bytes.toString("utf8"),
         keepGenerations: options.keepGenerations,
         place,
         remove,
@@ -258,8 +285,10 @@ export function createFolderStore(root: string): Store {
           await mkdir(layout.manifestsDir, { recursive: true });
           await writeFileAtomic(retained.manifest(committed.manifest.version), committed.bytes, { tmpDir: layout.tmpDir });
         }
+        // The manifest first: a journal is never without the manifest it commits.
+        await writeFileAtomic(files.journalManifest, bytes, { tmpDir: layout.tmpDir });
         await writeFileAtomic(files.journal, JSON.stringify(journal), { tmpDir: layout.tmpDir });
-        await runJournal(journal, next);
+        await runJournal(journal, next, bytes);
       } catch (err) {
         throw fsError(err, `${label}: publishing version ${next.version}`);
       } finally {

@@ -1,10 +1,10 @@
 // Folder store publish guarantees: a publish interrupted half-way is finished by the next run from its journal.
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { createHash } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { formatTimestamp, MANIFEST_FORMAT, type Manifest, sortFiles } from "../../src/core/manifest.js";
+import { formatTimestamp, MANIFEST_FORMAT, type Manifest, serializeManifest, sortFiles } from "../../src/core/manifest.js";
 import { createFolderStore } from "../../src/stores/folder.js";
 import { verifyTree } from "../../src/mirror/verify-tree.js";
 import { scratchDir } from "../support/cli.js";
@@ -62,6 +62,37 @@ describe("folder store", () => {
     // The replaced and removed contents are retained for rollback.
     expect(await store.hasObject(sha("one"), 3)).toBe(true);
     expect(await store.hasObject(sha("bye"), 3)).toBe(true);
+  });
+
+  it("rolls forward a journal of the older format, with the manifest embedded in it", async () => {
+    const root = join(dir, "m");
+    const store = createFolderStore(root);
+    const v1 = { "a.txt": "one", "gone.txt": "bye" };
+    await stageAll(store, v1);
+    await store.publish(manifestOf(1, v1), { keepGenerations: 3 });
+    const v2 = { "a.txt": "ONE", "z/new.txt": "new" };
+    await stageAll(store, v2);
+    const next = manifestOf(2, v2);
+    // As a publish by an older version leaves it when cut short before placing anything: the
+    // committed manifest kept as a generation, then the journal.
+    await mkdir(join(root, ".update-mirror/private/manifests"), { recursive: true });
+    await writeFile(join(root, ".update-mirror/private/manifests/1.json"), await readFile(join(root, ".update-mirror/manifest.json")));
+    const journal = {
+      phase: "retain",
+      manifest: serializeManifest(next).toString("utf8"),
+      keepGenerations: 3,
+      place: next.files.map((f) => ({ path: f.path, sha256: f.sha256 })),
+      remove: ["gone.txt"],
+      retain: [
+        { path: "a.txt", sha256: sha("one") },
+        { path: "gone.txt", sha256: sha("bye") },
+      ],
+    };
+    await writeFile(join(root, ".update-mirror/private/journal.json"), JSON.stringify(journal));
+    expect(await createFolderStore(root).recover()).toBe(2);
+    expect(await verifyTree(root)).toMatchObject({ ok: true, version: 2, missing: [], unlisted: [] });
+    expect(await readFile(join(root, "a.txt"), "utf8")).toBe("ONE");
+    expect(await createFolderStore(root).hasObject(sha("bye"), 3)).toBe(true);
   });
 
   it("refuses wrong bytes and too many bytes without leaving them staged, and resumes a short transfer", async () => {

@@ -31,6 +31,10 @@ describe("config", () => {
     expect(defaultConfig().tags).toEqual([]);
   });
 
+  it("gives the defaults the schema gives, without loading the schema", () => {
+    expect(defaultConfig()).toEqual(validateConfig({}, "defaults"));
+  });
+
   it("loads the shipped example", async () => {
     const config = await loadConfigFile(new URL("../../config/example.config.json", import.meta.url).pathname);
     expect(config.tags.length).toBeGreaterThan(0);

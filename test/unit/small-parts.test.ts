@@ -5,9 +5,11 @@ import { describe, expect, it } from "vitest";
 import { REDACT_PATHS } from "../../src/cli/logger.js";
 import { parseDuration, parseExpiry } from "../../src/core/duration.js";
 import { UsageError } from "../../src/core/errors.js";
-import { parseSha256Sums, renderSha256Sums } from "../../src/core/sha256sums.js";
+import { parseSha256Sums, renderSha256Sums, sha256SumsBytes } from "../../src/core/sha256sums.js";
 import { byteSizeSetting, parseByteSize } from "../../src/core/size.js";
+import { Utf8Builder } from "../../src/core/utf8-builder.js";
 import { createTagger } from "../../src/mirror/tags.js";
+import { planPublish } from "../../src/stores/publish-plan.js";
 
 describe("durations", () => {
   it("parses units", () => {
@@ -36,6 +38,11 @@ describe("SHA256SUMS", () => {
     const { sums, badLines } = parseSha256Sums(text);
     expect(badLines).toEqual([]);
     expect(sums.get("a b/c")).toBe(h);
+  });
+  it("gives the same text as bytes", () => {
+    const files = [{ path: "a b/c", sha256: h }, { path: "ü/€😀", sha256: h }];
+    expect(sha256SumsBytes(files).toString("utf8")).toBe(renderSha256Sums(files));
+    expect(sha256SumsBytes([]).length).toBe(0);
   });
   it("reports malformed and repeated lines by number", () => {
     const { badLines } = parseSha256Sums(`${h}  a\nnot a line\n${h}  a\n${h} *b\n`);
@@ -81,5 +88,42 @@ describe("byte sizes", () => {
     expect(parseByteSize("0")).toBe(0);
     for (const bad of ["", "-1", "4X", "G", "4 G B"]) expect(parseByteSize(bad)).toBeUndefined();
     expect(() => byteSizeSetting("lots", "--split-size")).toThrow(/--split-size: "lots" is not a size/);
+  });
+});
+
+describe("Utf8Builder", () => {
+  it("grows past a short estimate and keeps multi-byte text whole", () => {
+    const out = new Utf8Builder(1);
+    const parts = ["abc", "ü€😀", "x".repeat(1000), ""];
+    for (const p of parts) out.put(p);
+    expect(out.bytes().toString("utf8")).toBe(parts.join(""));
+  });
+});
+
+describe("planPublish", () => {
+  const f = (path: string, sha: string) => ({ path, size: 1, sha256: sha.repeat(64) });
+  it("places new and changed files, removes and retains what goes, keeps the rest", () => {
+    const prev = [f("a", "1"), f("b", "2"), f("c", "3"), f("e", "5")];
+    const next = [f("b", "2"), f("c", "4"), f("d", "6"), f("f", "7")];
+    expect(planPublish(prev, next)).toEqual({
+      place: [
+        { path: "c", sha256: "4".repeat(64) },
+        { path: "d", sha256: "6".repeat(64) },
+        { path: "f", sha256: "7".repeat(64) },
+      ],
+      remove: ["a", "e"],
+      retain: [
+        { path: "c", sha256: "3".repeat(64) },
+        { path: "a", sha256: "1".repeat(64) },
+        { path: "e", sha256: "5".repeat(64) },
+      ],
+    });
+  });
+  it("handles an empty side", () => {
+    expect(planPublish([], [f("a", "1")]).place).toHaveLength(1);
+    expect(planPublish([f("a", "1")], [])).toEqual({ place: [], remove: ["a"], retain: [{ path: "a", sha256: "1".repeat(64) }] });
+  });
+  it("refuses files out of order rather than deleting listed ones", () => {
+    expect(() => planPublish([f("a", "1")], [f("b", "2"), f("a", "1")])).toThrow(/out of order/);
   });
 });
