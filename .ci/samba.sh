@@ -15,16 +15,8 @@ SMB_USER=umsmbtest
 SMB_PASS='smb-Secr3t!1'
 
 log() { echo "$*" >&2; }
-wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; log "port $1 not open"; return 1; }
-alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; [[ $st != Z* ]]; }  # a zombie counts as gone
-stop_pidfile() {
-  local f=$1 pid; [ -s "$f" ] || return 0; pid=$(cat "$f")
-  if kill -TERM "$pid" 2>/dev/null; then
-    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.05; done
-    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
-}
+# shellcheck source=.ci/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # One smbd instance: its own config, state and pid dirs under $SMB_DIR/$1, serving the shared share folders.
 write_conf() {

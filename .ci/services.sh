@@ -17,16 +17,8 @@ MLSD_PASV_MAX=${MLSD_PASV_MAX:-31149}
 MLSD_USER=umftpmlsd
 MLSD_PASS='mlsd-Secr3t!1'
 
-wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not open" >&2; return 1; }
-alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; [[ $st != Z* ]]; }
-stop_pidfile() {
-  local f=$1 pid; [ -s "$f" ] || return 0; pid=$(cat "$f")
-  if kill -TERM "$pid" 2>/dev/null; then
-    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.05; done
-    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
-}
+# shellcheck source=.ci/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_pkgs() {
   local need=()

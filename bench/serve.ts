@@ -1,7 +1,7 @@
 // Serve benchmark: `update-mirror serve` (default and --workers 2) against nginx with dist-templates/nginx-update-mirror.conf, both serving the sync bench's tree, loaded with wrk over loopback.
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { get } from "node:http";
+import { Agent, get } from "node:http";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -110,6 +110,34 @@ function ping(url: string): Promise<number> {
   });
 }
 
+/**
+ * Requests every path once, eight at a time, and fails on anything but 200. A long-running server
+ * pays its first-request costs once per file (`serve` checks a file's bytes the first time it is
+ * asked for one whose inode changed since its manifest), so both servers are measured after them.
+ */
+async function touchEvery(url: string, paths: readonly string[]): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const p = paths[next++] as string;
+      const status = await new Promise<number>((resolve) => {
+        const req = get(`${url}${p}`, { agent }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        });
+        req.on("error", () => resolve(0));
+      });
+      if (status !== 200) throw new Error(`warm-up: ${url}${p} answered ${status}`);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: 8 }, worker));
+  } finally {
+    agent.destroy();
+  }
+}
+
 interface Target {
   label: string;
   url: string;
@@ -203,7 +231,7 @@ async function main(): Promise<void> {
   ];
   console.log(
     `serve benchmark — ${path.relative(repoRoot, tree)}: ${manifest.files.length} files; small set ${picked.length} files, ${(pickedBytes / MB).toFixed(0)} MB; ` +
-      `wrk over loopback on this machine (${availableParallelism()} CPUs, shared by wrk and the server), ${DURATION} per run after a ${WARMUP} warm-up`,
+      `wrk over loopback on this machine (${availableParallelism()} CPUs, shared by wrk and the server), ${DURATION} per run after every path was requested once and a ${WARMUP} wrk warm-up`,
   );
   console.log("access logs on for both (serve: its default pino log to a file; nginx: access_log to a file); nginx worker_processes auto, worker_connections 4096");
 
@@ -232,6 +260,7 @@ async function main(): Promise<void> {
       continue;
     }
     try {
+      await touchEvery(target.url, [encodePath(LARGE), ...picked.map((f) => encodePath(f.path))]);
       for (const sc of scenarios) {
         runWrk(wrk, target.url, sc.script, [...sc.args.filter((a) => !a.startsWith("-d")), `-d${WARMUP}`]);
         const m: Measured = { target: s.label, scenario: sc.name, result: runWrk(wrk, target.url, sc.script, sc.args) };

@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from "yargs";
 import { describeHookEnd, runHook } from "../cli/hook.js";
 import { exitCodeFor } from "../cli/exit-codes.js";
 import { createRuntime, type GlobalArgs, type Runtime } from "../cli/runtime.js";
+import { withTransferOptions } from "../cli/transfer-options.js";
 import { resolveSyncSettings, type SyncFlags } from "../cli/sync-settings.js";
 import { parseDuration } from "../core/duration.js";
 import { HookError, UpdateMirrorError, UsageError } from "../core/errors.js";
@@ -58,38 +59,16 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
   command: "pull",
   describe: "Update an endpoint folder from mirrors as a whole verified set (failover in the order given), or roll it back",
   builder: (yargs: Argv<GlobalArgs>) =>
-    yargs
+    withTransferOptions(yargs)
       .option("source", { type: "string", array: true, describe: "A mirror: http(s)://, ftp(s)://, smb://, a folder (share, medium) or an exported archive; repeat for failover, first = preferred" })
       .option("to", { type: "string", describe: "The endpoint folder to update (a link to the current set, managed by pull)" })
       .option("config", { type: "string", describe: "Config file (network section; sync.sources/select/trust as defaults)" })
       .option("trust", { type: "string", array: true, describe: "Public key the mirror's manifest must be signed with (repeatable)" })
-      .option("select", { type: "string", array: true, describe: "Only files tagged TAG=VALUE[,VALUE] (product, component, platform, language, version)" })
-      .option("include", { type: "string", array: true, describe: "Only paths matching these globs" })
-      .option("exclude", { type: "string", array: true, describe: "Leave out paths matching these globs" })
       .option("keep", { type: "number", default: 1, describe: "Previous sets kept for --rollback" })
       .option("rollback", { type: "boolean", default: false, describe: "Switch back to the previous set and change nothing else" })
       .option("on-update", { type: "string", describe: "Shell command run after the folder changed (env: UPDATE_MIRROR_OLD_VERSION, _NEW_VERSION, ...)" })
       .option("on-error", { type: "string", describe: "Shell command run after a failed pull (env: UPDATE_MIRROR_ERROR, _EXIT_CODE, ...)" })
       .option("hook-timeout", { type: "string", default: "5m", describe: "Longest a hook may run" })
-      .option("allow-rollback", { type: "boolean", default: false, describe: "Accept a signed manifest older than one applied before" })
-      .option("allow-expired", { type: "boolean", default: false, describe: "Accept an expired manifest (e.g. while this machine's clock is wrong)" })
-      .option("max-delete", { type: "string", describe: "Refuse a change removing more files than this: a count or a percentage (default 50%)" })
-      .option("concurrency", { type: "number", describe: "Files fetched at once (default 4)" })
-      .option("retries", { type: "number", describe: "Retries per file and source (default 3)" })
-      .option("connect-timeout", { type: "string", describe: "Time a source has to connect and answer, e.g. 10s (default), before the next one is used" })
-      .option("proxy", { type: "string", describe: "HTTP proxy URL (default: HTTP_PROXY/HTTPS_PROXY)" })
-      .option("proxy-user", { type: "string", describe: "Proxy user name" })
-      .option("proxy-password-env", { type: "string", describe: "Environment variable holding the proxy password" })
-      .option("proxy-password-file", { type: "string", describe: "File holding the proxy password" })
-      .option("ftp-password-env", { type: "string", describe: "Environment variable holding the password of the user in ftp(s)://USER@host/ sources" })
-      .option("ftp-password-file", { type: "string", describe: "File holding the password of the user in ftp(s)://USER@host/ sources" })
-      .option("smb-password-env", { type: "string", describe: "Environment variable holding the password of the user in smb://[DOMAIN;]USER@host/share/ sources" })
-      .option("smb-password-file", { type: "string", describe: "File holding the password of the user in smb://[DOMAIN;]USER@host/share/ sources" })
-      .option("ca-file", { type: "string", describe: "PEM file of extra CA certificates to trust" })
-      .option("bwlimit", { type: "string", describe: "Cap the transfer rate, bytes per second: 500k, 10M" })
-      .option("dry-run", { type: "boolean", default: false, describe: "Print what would change, change nothing" })
-      .option("json", { type: "boolean", default: false, describe: "NDJSON events on stdout" })
-      .option("verbose", { alias: "v", type: "boolean", default: false, describe: "A line per file" })
       .check((a) => {
         if (!Number.isInteger(a.keep) || a.keep < 0 || a.keep > 20) throw new UsageError(`--keep: must be a whole number from 0 to 20, got ${a.keep}`);
         return true;

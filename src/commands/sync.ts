@@ -4,9 +4,10 @@ import { manifestSigner } from "../mirror/metadata.js";
 import { createRateLimiter, limitSource } from "../wrap/bandwidth.js";
 import { DEFAULT_RETRY } from "../wrap/retry.js";
 import { type PassphraseArgs, withPassphraseOptions } from "../cli/passphrase.js";
+import { wholeNumber, withTransferOptions } from "../cli/transfer-options.js";
 import { createRuntime, type GlobalArgs } from "../cli/runtime.js";
 import { resolveSyncSettings, type SyncFlags } from "../cli/sync-settings.js";
-import { PartialError, UsageError } from "../core/errors.js";
+import { PartialError } from "../core/errors.js";
 
 interface SyncArgs extends GlobalArgs, PassphraseArgs, SyncFlags {
   config?: string | undefined;
@@ -17,48 +18,18 @@ interface SyncArgs extends GlobalArgs, PassphraseArgs, SyncFlags {
   verbose: boolean;
 }
 
-function positiveInt(name: string, min: number, max: number) {
-  return (value: number | undefined) => {
-    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) throw new UsageError(`--${name}: must be a whole number from ${min} to ${max}, got ${value}`);
-    return value;
-  };
-}
-
 export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
   command: "sync",
   describe: "Bring a mirror folder up to date from upstream sources (failover in the order given)",
   builder: (yargs: Argv<GlobalArgs>) =>
-    withPassphraseOptions(yargs)
+    withTransferOptions(withPassphraseOptions(yargs))
       .option("source", { type: "string", array: true, describe: "Upstream (http(s)://, ftp(s)://, smb://, file:// or a folder); repeat for failover, first = preferred" })
       .option("dest", { type: "string", describe: "The mirror folder to update" })
       .option("config", { type: "string", describe: "Config file (sync, network and tags sections); flags override it" })
       .option("trust", { type: "string", array: true, describe: "Public key the upstream manifest must be signed with (repeatable)" })
       .option("sign-key", { type: "string", describe: "Secret key to sign our manifest with" })
-      .option("dry-run", { type: "boolean", default: false, describe: "Print what would change and how many bytes, change nothing" })
-      .option("include", { type: "string", array: true, describe: "Only paths matching these globs" })
-      .option("exclude", { type: "string", array: true, describe: "Leave out paths matching these globs" })
-      .option("select", { type: "string", array: true, describe: "Only files tagged TAG=VALUE[,VALUE] (product, component, platform, language, version)" })
-      .option("allow-rollback", { type: "boolean", default: false, describe: "Accept a trusted manifest older than one accepted before" })
-      .option("allow-expired", { type: "boolean", default: false, describe: "Accept an expired upstream manifest" })
-      .option("max-delete", { type: "string", describe: "Refuse a plan deleting more files than this: a count or a percentage (default 50%)" })
-      .option("keep-generations", { type: "number", coerce: positiveInt("keep-generations", 0, 100), describe: "Previous generations kept for rollback (default 3)" })
+      .option("keep-generations", { type: "number", coerce: wholeNumber("keep-generations", 0, 100), describe: "Previous generations kept for rollback (default 3)" })
       .option("expires", { type: "string", describe: "Our manifest's lifetime, e.g. 7d" })
-      .option("concurrency", { type: "number", coerce: positiveInt("concurrency", 1, 64), describe: "Files fetched at once (default 4)" })
-      .option("retries", { type: "number", coerce: positiveInt("retries", 0, 20), describe: "Retries per file and source (default 3)" })
-      .option("proxy", { type: "string", describe: "HTTP proxy URL, e.g. http://proxy:3128 (default: HTTP_PROXY/HTTPS_PROXY)" })
-      .option("proxy-user", { type: "string", describe: "Proxy user name" })
-      .option("proxy-password-env", { type: "string", describe: "Environment variable holding the proxy password" })
-      .option("proxy-password-file", { type: "string", describe: "File holding the proxy password" })
-      .option("ftp-password-env", { type: "string", describe: "Environment variable holding the password of the user in ftp(s)://USER@host/ sources" })
-      .option("ftp-password-file", { type: "string", describe: "File holding the password of the user in ftp(s)://USER@host/ sources" })
-      .option("smb-password-env", { type: "string", describe: "Environment variable holding the password of the user in smb://[DOMAIN;]USER@host/share/ sources" })
-      .option("smb-password-file", { type: "string", describe: "File holding the password of the user in smb://[DOMAIN;]USER@host/share/ sources" })
-      .option("ca-file", { type: "string", describe: "PEM file of extra CA certificates to trust" })
-      .option("user-agent", { type: "string", describe: "User-Agent sent to upstreams" })
-      .option("connect-timeout", { type: "string", describe: "Connect timeout per source, e.g. 10s (default)" })
-      .option("bwlimit", { type: "string", describe: "Cap the run's transfer rate, bytes per second: 500k, 10M" })
-      .option("json", { type: "boolean", default: false, describe: "NDJSON events on stdout" })
-      .option("verbose", { alias: "v", type: "boolean", default: false, describe: "A line per file" })
       .example("$0 sync --source https://updates.example/av/ --source /mnt/backup --dest /srv/mirror", "failover between two upstreams")
       .example("$0 sync --config /etc/update-mirror/config.json --dry-run", "what would change, and how many bytes")
       .example("$0 sync --source https://up/ --dest /srv/mirror --trust vendor.pub --sign-key mirror.key", "verify the upstream, sign ours"),

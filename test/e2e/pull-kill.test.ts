@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { REPO_ROOT, runCli, scratchDir } from "../support/cli.js";
 import { payloadTree, whichTree } from "../support/payload-tree.js";
 import { makeUpstream, startVendorServer, type VendorServer } from "../servers/vendor-server.js";
+import { prng as mulberry32 } from "../../bench/random.js";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -21,16 +22,10 @@ afterEach(async () => {
   await cleanup();
 });
 
-/** A small deterministic PRNG (mulberry32), so a failing seed can be run again as it was. */
+/** A deterministic PRNG in [0, 1) (bench/random.ts's mulberry32), so a failing seed can be run again as it was. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 const BIG = 64 * 1024;

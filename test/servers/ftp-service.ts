@@ -1,8 +1,7 @@
 // The real vsftpd that .ci/services.sh starts: its settings from the environment, trees published into it, and a control-channel proxy that cuts transfers.
 import { once } from "node:events";
-import { chmod, cp, mkdtemp, rm } from "node:fs/promises";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
-import { basename, join } from "node:path";
+import { copyTree, servedFolder } from "../support/served-folder.js";
 
 /** One FTP server of .ci/services.sh and a user on it. */
 export interface FtpServer {
@@ -47,18 +46,9 @@ export function ftpService(): FtpService | undefined {
 
 export const FTP_SKIP_REASON = "no vsftpd or pure-ftpd (run `bash .ci/services.sh up` as root and eval `bash .ci/services.sh env`; .ci/run does)";
 
-/** A fresh folder in the FTP user's home, readable by the server; `name` is its folder name on the server. */
-export async function ftpFolder(service: FtpServer, prefix: string): Promise<{ dir: string; name: string; remove: () => Promise<void> }> {
-  const dir = await mkdtemp(join(service.root, `${prefix}-`));
-  await chmod(dir, 0o755);
-  return { dir, name: basename(dir), remove: () => rm(dir, { recursive: true, force: true }) };
-}
-
-/** Copies a published tree into the server's folder `dir` (modes kept, so the FTP user can read it). */
-export async function copyTree(from: string, dir: string): Promise<void> {
-  await cp(from, dir, { recursive: true });
-  await chmod(dir, 0o755);
-}
+/** A fresh folder in the server's tree for one test (see test/support/served-folder.ts). */
+export const ftpFolder = (service: FtpServer, prefix: string) => servedFolder(service.root, prefix);
+export { copyTree };
 
 /** `ftp[s]://USER@host:port/NAME/` of a folder in the user's home. */
 export function ftpUrl(service: FtpServer, name: string, scheme: "ftp" | "ftps" = "ftp", host = service.url.hostname, port = service.url.port): string {

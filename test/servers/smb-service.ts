@@ -1,8 +1,7 @@
 // The real Samba that .ci/samba.sh starts: its settings from the environment, trees published into its share, and a TCP proxy that cuts a read.
 import { once } from "node:events";
-import { chmod, cp, mkdtemp, rm } from "node:fs/promises";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
-import { basename, join } from "node:path";
+import { copyTree, servedFolder } from "../support/served-folder.js";
 
 /** What `bash .ci/samba.sh env` exports; undefined when the service is not there. */
 export interface SmbService {
@@ -30,18 +29,9 @@ export function smbService(): SmbService | undefined {
 
 export const SMB_SKIP_REASON = "no Samba (run `eval \"$(bash .ci/samba.sh up)\"` as root; .ci/run does)";
 
-/** A fresh folder in the data share, readable by the share's user; `name` is its folder name on the server. */
-export async function smbFolder(service: SmbService, prefix: string): Promise<{ dir: string; name: string; remove: () => Promise<void> }> {
-  const dir = await mkdtemp(join(service.root, `${prefix}-`));
-  await chmod(dir, 0o755);
-  return { dir, name: basename(dir), remove: () => rm(dir, { recursive: true, force: true }) };
-}
-
-/** Copies a published tree into the share's folder `dir` (modes kept, so the share's user can read it). */
-export async function copyTree(from: string, dir: string): Promise<void> {
-  await cp(from, dir, { recursive: true });
-  await chmod(dir, 0o755);
-}
+/** A fresh folder in the server's tree for one test (see test/support/served-folder.ts). */
+export const smbFolder = (service: SmbService, prefix: string) => servedFolder(service.root, prefix);
+export { copyTree };
 
 /** `smb://USER@host:port/data/NAME` of a folder in the share, optionally through another port (a proxy). */
 export function smbUrl(service: SmbService, name: string, port = service.url.port, base: URL = service.url): string {
