@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Test SMB servers on Debian 12 (as root): Samba's smbd from a scratch dir on 127.0.0.1, one with default settings, one requiring signing.
-# Usage: samba.sh up|down|env   (state in $SVC_DIR/smb, default ./.ci-services/smb; `up` and `env` print export lines to eval,
+# Usage: samba.sh up|down|env   (state in $SVC_DIR/smb, default /tmp/update-mirror-ci-services/smb; `up` and `env` print export lines to eval,
 # progress goes to stderr). Installs nothing: needs the Debian packages samba and smbclient.
 # Notes (measured, /work/shared/research/stack-services.md §1): smbd -D daemonizes into its own session; never start it with
 # --no-process-group from a script (its shutdown SIGTERMs the caller's process group). Listing shares spawns samba-dcerpcd,
 # which outlives smbd, so `down` stops it too. The default async I/O stays on: it is what makes the server answer reads
 # with STATUS_PENDING first, which the client must survive.
 set -euo pipefail
-SVC_DIR=${SVC_DIR:-"$(pwd)/.ci-services"}
+# Outside the checkout: a clone may sit below a folder only root can enter (mktemp -d makes 0700), and
+# the FTP and SMB servers serve their trees as unprivileged users who must reach them.
+SVC_DIR=${SVC_DIR:-/tmp/update-mirror-ci-services}
 SMB_DIR="$SVC_DIR/smb"
 SMB_PORT=${SMB_PORT:-14445}
 SMB_SIGNING_PORT=${SMB_SIGNING_PORT:-14446}

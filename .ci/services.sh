@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Test services on Debian 12 (as root): a throwaway CA + server cert, tinyproxy with Basic auth, vsftpd (FTP + explicit FTPS), pure-ftpd (MLSD) and Samba (.ci/samba.sh), all on 127.0.0.1.
-# Usage: services.sh up|down|env   (state lives in $SVC_DIR, default ./.ci-services; `env` prints the variables tests read)
+# Usage: services.sh up|down|env   (state lives in $SVC_DIR, default /tmp/update-mirror-ci-services; `env` prints the variables tests read)
 set -euo pipefail
-SVC_DIR=${SVC_DIR:-"$(pwd)/.ci-services"}
+# Outside the checkout: a clone may sit below a folder only root can enter (mktemp -d makes 0700), and
+# the FTP and SMB servers serve their trees as unprivileged users who must reach them.
+SVC_DIR=${SVC_DIR:-/tmp/update-mirror-ci-services}
 PROXY_PORT=${PROXY_PORT:-18888}
 PROXY_USER=proxyuser
 PROXY_PASS='proxy-Secr3t'
