@@ -77,7 +77,8 @@ ftp_up() {
   local D=$SVC_DIR
   stop_pidfile "$D/ftp/vsftpd.pid"
   mkdir -p "$D/ftp/anon/pub" "$D/ftp/home/$FTP_USER" /var/run/vsftpd/empty
-  id "$FTP_USER" >/dev/null 2>&1 || useradd -M -d "$D/ftp/home/$FTP_USER" -s /usr/sbin/nologin "$FTP_USER"
+  # An account left by an earlier run may name another state folder as its home: point it here.
+  if id "$FTP_USER" >/dev/null 2>&1; then usermod -d "$D/ftp/home/$FTP_USER" "$FTP_USER"; else useradd -M -d "$D/ftp/home/$FTP_USER" -s /usr/sbin/nologin "$FTP_USER"; fi
   echo "$FTP_USER:$FTP_PASS" | chpasswd
   printf 'auth required pam_unix.so\naccount required pam_unix.so\nsession required pam_unix.so\n' > /etc/pam.d/update-mirror-ftp
   echo "anonymous readme" > "$D/ftp/anon/pub/readme.txt"
