@@ -282,26 +282,26 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   let transferred = 0;
   const failures: { path: string; error: UpdateMirrorError }[] = [];
   let bug: unknown;
+  // The queue runs `concurrency` workers, each taking the next file when its last is done: a task,
+  // promise and listeners per file, 40,000 times over, outlived young-generation GCs and cost tens of
+  // MB of peak RSS. A bug stops new files from starting; the ones under way finish before it is thrown.
   const queue = new PQueue({ concurrency: options.concurrency });
-  for (const file of toFetch) {
-    // Fed as it drains, so a plan of 40,000 files never holds 40,000 pending tasks at once.
-    await queue.onSizeLessThan(options.concurrency);
-    queue
-      .add(async () => {
-        try {
-          const got = await fetchFile(file, ctx);
-          transferred += got.transferred;
-          fetched.push({ path: got.path, size: got.size, sha256: got.sha256, ...(file.tags && { tags: file.tags }) });
-        } catch (err) {
-          if (!(err instanceof UpdateMirrorError)) throw err;
-          failures.push({ path: file.path, error: err });
-        }
-      })
-      .catch((err: unknown) => {
-        bug ??= err;
-      });
-    if (bug !== undefined) break;
-  }
+  let taken = 0;
+  const worker = async (): Promise<void> => {
+    while (taken < toFetch.length && bug === undefined) {
+      const file = toFetch[taken] as TargetFile;
+      taken += 1;
+      try {
+        const got = await fetchFile(file, ctx);
+        transferred += got.transferred;
+        fetched.push({ path: got.path, size: got.size, sha256: got.sha256, ...(file.tags && { tags: file.tags }) });
+      } catch (err) {
+        if (err instanceof UpdateMirrorError) failures.push({ path: file.path, error: err });
+        else bug ??= err;
+      }
+    }
+  };
+  for (let i = 0; i < Math.min(options.concurrency, toFetch.length); i++) void queue.add(worker);
   await queue.onIdle();
   if (bug !== undefined) throw bug;
   summary.bytes = transferred;
