@@ -10,6 +10,13 @@ export interface SourceEntry {
   tags?: Tags;
 }
 
+/**
+ * Limits every source that walks a remote tree (HTTP listings, FTP, SMB) stops at, so a runaway or
+ * hostile tree fails the listing instead of the run's memory. More entries than this could not be
+ * carried by one manifest anyway (core/manifest.ts MAX_MANIFEST_BYTES).
+ */
+export const LISTING_LIMITS = { maxDepth: 32, maxEntries: 500_000 } as const;
+
 /** Optional abilities, declared as data so the engine branches on them, never on a kind's name. */
 export interface SourceCapabilities {
   /** open() honours `offset` (HTTP Range, FTP REST, positioned reads). */

@@ -6,7 +6,7 @@ import type { Client, FileInfo } from "basic-ftp";
 import { InputRefusedError, IntegrityError, NotFoundError, SourceError, UpdateMirrorError, UsageError } from "../core/errors.js";
 import { MAX_MANIFEST_BYTES, parseManifest } from "../core/manifest.js";
 import { comparePaths, pathSetConflicts, unsafePathReason } from "../core/safe-path.js";
-import type { ManifestProbe, OpenedFile, OpenOptions, ProbeOptions, Source, SourceEntry } from "../core/source.js";
+import { LISTING_LIMITS, type ManifestProbe, type OpenedFile, type OpenOptions, type ProbeOptions, type Source, type SourceEntry } from "../core/source.js";
 import { MANIFEST_NAME, METADATA_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
 import type { HttpOptions } from "../net/http-options.js";
 
@@ -23,8 +23,6 @@ export interface FtpSourceOptions {
 }
 
 const DEFAULT_CONNECTIONS = 4;
-const DEFAULT_MAX_DEPTH = 64;
-const DEFAULT_MAX_ENTRIES = 1_000_000;
 /** Files whose MDTM (and SIZE, when the listing has none) one connection asks for before it returns to the pool. */
 const STAT_BATCH = 64;
 const SIGNATURE_LIMIT = 16 * 1024;
@@ -83,8 +81,8 @@ export function createFtpSource(url: URL, options: FtpSourceOptions): Source {
   const password = options.password ?? (user === "anonymous" ? "anonymous@" : "");
   const http = options.http;
   const maxConnections = Math.max(1, options.connections ?? DEFAULT_CONNECTIONS);
-  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxDepth = options.maxDepth ?? LISTING_LIMITS.maxDepth;
+  const maxEntries = options.maxEntries ?? LISTING_LIMITS.maxEntries;
   const shown = new URL(url.href);
   shown.username = "";
   shown.password = "";

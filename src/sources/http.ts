@@ -4,7 +4,7 @@ import type { Dispatcher } from "undici";
 import { eachLimit } from "../core/each-limit.js";
 import { InputRefusedError, IntegrityError, NotFoundError, SourceError, UpdateMirrorError } from "../core/errors.js";
 import { MAX_MANIFEST_BYTES, parseManifest } from "../core/manifest.js";
-import type { ManifestProbe, OpenedFile, OpenOptions, ProbeOptions, Source, SourceEntry } from "../core/source.js";
+import { LISTING_LIMITS, type ManifestProbe, type OpenedFile, type OpenOptions, type ProbeOptions, type Source, type SourceEntry } from "../core/source.js";
 import { MANIFEST_NAME, METADATA_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
 import type { HttpOptions } from "../net/http-options.js";
 import { comparePaths, pathSetConflicts, unsafePathReason } from "../core/safe-path.js";
@@ -15,10 +15,8 @@ type Body = Dispatcher.ResponseData["body"];
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTIONS = 5;
-// Crawling a listing: folder pages (or HEADs) at once, and the limits that stop a runaway or hostile tree.
+// Crawling a listing: folder pages (or HEADs) at once; the depth and entry limits are LISTING_LIMITS.
 const LISTING_CONCURRENCY = 4;
-const MAX_LISTING_DEPTH = 32;
-const MAX_LISTING_ENTRIES = 500_000;
 const MAX_LISTING_PAGE_BYTES = 32 * 1024 * 1024;
 
 /** The URL as it may be shown: no user name or password. */
@@ -227,11 +225,11 @@ export function createHttpSource(base: URL, dispatcher: Dispatcher, options: Htt
             // Our own metadata folder, and any name a mirror cannot carry, are no part of the payload.
             if ((rel === "" && link.name === METADATA_DIR) || unsafePathReason(path) !== undefined) continue;
             if (link.dir) {
-              if (depth + 1 > MAX_LISTING_DEPTH) throw new SourceError(`${label}: ${path}/: folders nest deeper than ${MAX_LISTING_DEPTH} levels; refusing to crawl further`, { retryable: false });
+              if (depth + 1 > LISTING_LIMITS.maxDepth) throw new SourceError(`${label}: ${path}/: folders nest deeper than ${LISTING_LIMITS.maxDepth} levels; refusing to crawl further`, { retryable: false });
               next.push({ rel: path, depth: depth + 1 });
               continue;
             }
-            if (entries.length >= MAX_LISTING_ENTRIES) throw new SourceError(`${label}: the listing has more than ${MAX_LISTING_ENTRIES} files; refusing to crawl further`, { retryable: false });
+            if (entries.length >= LISTING_LIMITS.maxEntries) throw new SourceError(`${label}: the listing has more than ${LISTING_LIMITS.maxEntries} files; refusing to crawl further`, { retryable: false });
             entries.push({ path, size: link.size ?? -1, ...(link.mtimeMs !== undefined && { mtimeMs: link.mtimeMs }) });
           }
         });

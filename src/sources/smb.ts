@@ -2,7 +2,7 @@
 import { IntegrityError, InputRefusedError, NotFoundError, SourceError, UpdateMirrorError } from "../core/errors.js";
 import { MAX_MANIFEST_BYTES, parseManifest } from "../core/manifest.js";
 import { comparePaths, pathSetConflicts, unsafePathReason } from "../core/safe-path.js";
-import type { ManifestProbe, OpenedFile, OpenOptions, ProbeOptions, Source, SourceEntry } from "../core/source.js";
+import { LISTING_LIMITS, type ManifestProbe, type OpenedFile, type OpenOptions, type ProbeOptions, type Source, type SourceEntry } from "../core/source.js";
 import { MANIFEST_NAME, METADATA_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
 import type { HttpOptions } from "../net/http-options.js";
 import { createSmbClient, type SmbClient, type SmbDirEntry, type SmbStat } from "../smb/client.js";
@@ -18,8 +18,6 @@ export interface SmbSourceOptions {
   maxEntries?: number;
 }
 
-const DEFAULT_MAX_DEPTH = 64;
-const DEFAULT_MAX_ENTRIES = 1_000_000;
 /** Folders listed at once; all share the one connection (SMB multiplexes requests). */
 const LIST_CONCURRENCY = 4;
 const SIGNATURE_LIMIT = 16 * 1024;
@@ -38,8 +36,8 @@ export function createSmbSource(spec: string, options: SmbSourceOptions): Source
   const url = parseSmbUrl(spec, "SMB source");
   const label = url.label;
   const http = options.http;
-  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxDepth = options.maxDepth ?? LISTING_LIMITS.maxDepth;
+  const maxEntries = options.maxEntries ?? LISTING_LIMITS.maxEntries;
   const client: SmbClient = createSmbClient(
     { host: url.host, port: url.port, share: url.share, domain: url.domain, user: url.user, password: options.password },
     { label, connectTimeoutMs: http.connectTimeoutMs, requestTimeoutMs: http.idleTimeoutMs },
