@@ -1,7 +1,7 @@
 // Merges sync settings from defaults, the config file and flags (flags win) and resolves keys and secrets.
 import { readFile } from "node:fs/promises";
 import type { Config } from "../config/schema.js";
-import { resolveSecret } from "../config/secrets.js";
+import { resolveSecret, type SecretRef } from "../config/secrets.js";
 import { parseDuration } from "../core/duration.js";
 import { ConfigError, fsError, UsageError } from "../core/errors.js";
 import { TAG_KEYS, type TagKey } from "../core/manifest.js";
@@ -60,7 +60,7 @@ export interface SyncSettings {
   http: HttpOptions;
   /** For ftp(s):// sources naming a user (ftp://USER@host/); by reference, like the proxy password. */
   ftp?: { password: string };
-  /** For smb:// sources naming a user (smb://[DOMAIN;]USER@host/share/); by reference, like the proxy password. */
+  /** For smb:// sources and an smb:// dest naming a user (smb://[DOMAIN;]USER@host/share/); by reference, like the proxy password. */
   smb?: { password: string };
 }
 
@@ -78,6 +78,11 @@ export function parseSelect(items: readonly string[]): Selection["tags"] {
   return tags;
 }
 
+/** A secret reference from flags when either flag is given, else from the config file's setting. */
+function secretFrom(env: string | undefined, file: string | undefined, configured: { passwordEnv?: string | undefined; passwordFile?: string | undefined } | undefined): SecretRef {
+  return env !== undefined || file !== undefined ? { env, file } : { env: configured?.passwordEnv, file: configured?.passwordFile };
+}
+
 /** Builds the proxy URL and Proxy-Authorization header; the password never leaves this function in text. */
 async function proxySetting(flags: SyncFlags, config: Config): Promise<HttpOptions["proxy"]> {
   const fromFlag = flags.proxy;
@@ -93,9 +98,7 @@ async function proxySetting(flags: SyncFlags, config: Config): Promise<HttpOptio
   if (url.password !== "") throw new UsageError("--proxy: put no password in the URL; use --proxy-password-env or --proxy-password-file");
   const username = flags["proxy-user"] ?? (url.username !== "" ? decodeURIComponent(url.username) : cfg?.username);
   const password = await resolveSecret(
-    flags["proxy-password-env"] !== undefined || flags["proxy-password-file"] !== undefined
-      ? { env: flags["proxy-password-env"], file: flags["proxy-password-file"] }
-      : { env: cfg?.passwordEnv, file: cfg?.passwordFile },
+    secretFrom(flags["proxy-password-env"], flags["proxy-password-file"], cfg),
     "proxy password",
   );
   url.username = "";
@@ -119,9 +122,8 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
   const keyFile = flags["sign-key"] ?? sync.signKey;
   let signingKey: SecretKey | undefined;
   if (keyFile !== undefined) {
-    const byFlag = flags["passphrase-env"] !== undefined || flags["passphrase-file"] !== undefined;
     const passphrase = await resolveSecret(
-      byFlag ? { env: flags["passphrase-env"], file: flags["passphrase-file"] } : { env: sync.signKeyPassphraseEnv, file: sync.signKeyPassphraseFile },
+      secretFrom(flags["passphrase-env"], flags["passphrase-file"], { passwordEnv: sync.signKeyPassphraseEnv, passwordFile: sync.signKeyPassphraseFile }),
       "sign key passphrase",
     );
     signingKey = await loadSecretKey(keyFile, passphrase);
@@ -142,13 +144,13 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
     if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(`CA file ${caFile}: no PEM certificate in it`);
   }
   const proxy = await proxySetting(flags, config);
-  const ftpPassword = await resolveSecret({ env: flags["ftp-password-env"], file: flags["ftp-password-file"] }, "FTP password");
+  const ftpPassword = await resolveSecret(secretFrom(flags["ftp-password-env"], flags["ftp-password-file"], net.ftp), "FTP password");
   if (ftpPassword !== undefined && !sources.some((s) => /^ftps?:\/\/[^/?#@]+@/i.test(s))) {
     throw new UsageError("FTP password given, but no ftp:// or ftps:// source names a user (ftp://USER@host/path/)");
   }
-  const smbPassword = await resolveSecret({ env: flags["smb-password-env"], file: flags["smb-password-file"] }, "SMB password");
-  if (smbPassword !== undefined && !sources.some((s) => /^smb:\/\/[^/?#@]+@/i.test(s))) {
-    throw new UsageError("SMB password given, but no smb:// source names a user (smb://[DOMAIN;]USER@host/share/path)");
+  const smbPassword = await resolveSecret(secretFrom(flags["smb-password-env"], flags["smb-password-file"], net.smb), "SMB password");
+  if (smbPassword !== undefined && ![...sources, dest].some((s) => /^smb:\/\/[^/?#@]+@/i.test(s))) {
+    throw new UsageError("SMB password given, but no smb:// source or destination names a user (smb://[DOMAIN;]USER@host/share/path)");
   }
   const connect = flags["connect-timeout"] ?? net.connectTimeout;
   const http: HttpOptions = {

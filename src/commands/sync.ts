@@ -48,10 +48,11 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
     const settings = await resolveSyncSettings(args, config);
     const opened = openSources(settings.sources, settings.http, { ...(settings.ftp && { ftp: settings.ftp }), ...(settings.smb && { smb: settings.smb }) });
     const limiter = settings.bandwidth === undefined ? undefined : createRateLimiter(settings.bandwidth);
+    const store = openStore(settings.dest, { http: settings.http, smbPassword: settings.smb?.password });
     try {
       const summary = await runSync({
         sources: limiter ? opened.sources.map((s) => limitSource(s, limiter)) : opened.sources,
-        store: openStore(settings.dest),
+        store,
         selection: settings.selection,
         tagRules: config.tags,
         trust: { keys: settings.trustKeys, allowRollback: args["allow-rollback"], allowExpired: args["allow-expired"] },
@@ -68,7 +69,7 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
         throw new PartialError(`${summary.failed} file(s) could not be fetched from any source: they kept their previous version and nothing was removed; the next run tries them again`);
       }
     } finally {
-      await opened.close();
+      await Promise.all([opened.close(), store.close?.()]);
     }
   },
 };

@@ -2,6 +2,10 @@
 import { z } from "zod";
 import { TAG_KEYS } from "../core/manifest.js";
 
+const duration = z.string().regex(/^\d+[smhdw]$/, "must be a duration like 90s, 30m, 12h, 7d or 2w");
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+const rate = z.string().regex(/^\d+(\.\d+)?[kKmMgG]?$/, "must be bytes per second, e.g. 500k, 10M");
+
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const tagValue = z.string().min(1).max(128).regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, "must not contain control characters");
 
@@ -17,8 +21,6 @@ export const tagRuleSchema = z
   })
   .strict();
 
-const duration = z.string().regex(/^\d+[smhdw]$/, "must be a duration like 90s, 30m, 12h, 7d or 2w");
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
 
 /** A secret given by reference: the name of an environment variable, or a file holding it. */
 const secretRef = { passwordEnv: envName.optional(), passwordFile: z.string().min(1).optional() };
@@ -34,6 +36,8 @@ export const networkSchema = z
       .strict()
       .optional()
       .describe("HTTP proxy; without it HTTP_PROXY/HTTPS_PROXY/NO_PROXY are honoured"),
+    ftp: z.object(secretRef).strict().optional().describe("Password of the user named in ftp(s)://USER@host/ sources, by reference"),
+    smb: z.object(secretRef).strict().optional().describe("Password of the user named in smb://[DOMAIN;]USER@host/share/ sources and destinations, by reference"),
     caFile: z.string().min(1).optional().describe("PEM file of extra CA certificates to trust (TLS verification is never turned off)"),
     userAgent: z.string().min(1).max(200).optional(),
     connectTimeout: duration.optional().describe("Connect timeout per source (default 10s)"),
@@ -58,7 +62,7 @@ export const syncSchema = z
     maxDelete: z.string().regex(/^(\d+|\d+(\.\d+)?%)$/, "must be a count (25) or a percentage (10%)").optional(),
     keepGenerations: z.number().int().min(0).max(100).optional(),
     expires: duration.optional().describe("Lifetime of our manifest"),
-    bandwidth: z.string().regex(/^\d+(\.\d+)?[kKmMgG]?$/, "must be bytes per second, e.g. 500k, 10M").optional().describe("Cap on the transfer rate of the whole run"),
+    bandwidth: rate.optional().describe("Cap on the transfer rate of the whole run"),
   })
   .strict();
 

@@ -81,7 +81,11 @@ export interface Store {
   readCommitted(): Promise<Committed | undefined>;
   readState(): Promise<MirrorState>;
   writeState(state: MirrorState): Promise<void>;
-  /** True when verified content with this hash is held (staged, retained, or a committed file). */
+  /**
+   * True when verified content with this hash is staged or retained for a previous generation. Content
+   * of the committed manifest is not asked for: the engine knows it from readCommitted, and publish()
+   * takes it from wherever it is committed.
+   */
   hasObject(sha256: string, size: number): Promise<boolean>;
   /** What an interrupted download left under `key`: its size (0 when none) and its source validator. */
   partial(key: string): Promise<{ size: number; validator?: string }>;
@@ -103,4 +107,6 @@ export interface Store {
   generations(): Promise<number[]>;
   /** A retained previous manifest. Throws NotFoundError when it is not retained. */
   readGeneration(version: number): Promise<Manifest>;
+  /** Drops what the store holds open (a share's connection); idempotent. Absent where nothing is held. */
+  close?(): Promise<void>;
 }

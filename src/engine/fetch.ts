@@ -25,6 +25,8 @@ export interface FetchContext {
   state: MirrorState;
   now: () => Date;
   emit: Emit;
+  /** Content the committed manifest already holds under another path: publish places it from there. */
+  held?: ReadonlySet<string>;
 }
 
 export interface Fetched {
@@ -74,7 +76,7 @@ export async function fetchFile(file: TargetFile, ctx: FetchContext): Promise<Fe
 }
 
 async function fetchOnce(file: TargetFile, key: string, ctx: FetchContext): Promise<Fetched> {
-  if (file.sha256 !== undefined && (await ctx.store.hasObject(file.sha256, file.size))) {
+  if (file.sha256 !== undefined && (ctx.held?.has(file.sha256) || (await ctx.store.hasObject(file.sha256, file.size)))) {
     ctx.emit({ type: "file:done", path: file.path, size: file.size, source: "staged", reused: true });
     return { path: file.path, size: file.size, sha256: file.sha256, transferred: 0 };
   }

@@ -267,15 +267,21 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   if (options.dryRun) return finish("dry-run");
 
   const toFetch = [...plan.add, ...plan.update];
+  // Content the mirror already publishes under another path (a file moved or copied upstream) is
+  // verified and placed from there by the publish; only what the fetch needs is collected.
+  const wanted = new Set<string>();
+  for (const f of toFetch) if (f.sha256 !== undefined) wanted.add(f.sha256);
+  const held = new Set<string>();
+  for (const f of current) if (wanted.has(f.sha256)) held.add(f.sha256);
   const missing: TargetFile[] = [];
-  for (const f of toFetch) if (f.sha256 === undefined || !(await store.hasObject(f.sha256, f.size))) missing.push(f);
+  for (const f of toFetch) if (f.sha256 === undefined || !(held.has(f.sha256) || (await store.hasObject(f.sha256, f.size)))) missing.push(f);
   await options.checkPlan?.(missing, committed?.manifest.version);
   const needed = missing.reduce((sum, f) => sum + f.size, 0);
   const free = await store.freeBytes();
   if (needed > free) throw new IoError(`${store.label}: the plan needs ${needed} bytes of space, only ${free} are free; nothing was changed`);
 
   const ordered = [choice.source, ...options.sources.filter((s) => s !== choice.source)];
-  const ctx = { store, sources: ordered, down, failuresInRow: new Map<Source, number>(), retry: options.retry, inFlight: new Map<string, Promise<unknown>>(), state, now, emit };
+  const ctx = { store, sources: ordered, down, failuresInRow: new Map<Source, number>(), retry: options.retry, inFlight: new Map<string, Promise<unknown>>(), state, now, emit, held };
   // Each fetched file's entry in the next manifest (with the target's tags), made as it arrives, so
   // no map of the whole target is needed afterwards.
   const fetched: ManifestFile[] = [];

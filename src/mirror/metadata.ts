@@ -7,7 +7,7 @@ import type { ManifestSigner } from "../core/store.js";
 import type { SecretKey } from "../crypto/keys.js";
 import { defaultTrustedComment, signDetached } from "../crypto/minisign.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
-import { MANIFEST_NAME, mirrorLayout } from "./layout.js";
+import { MANIFEST_NAME, mirrorLayout, SIGNATURE_NAME, SUMS_NAME } from "./layout.js";
 
 export interface LoadedManifest {
   manifest: Manifest;
@@ -63,20 +63,35 @@ export async function readMirrorSignature(root: string): Promise<string | undefi
  */
 export async function commitMirrorMetadata(root: string, manifest: Manifest, sign?: ManifestSigner, options: { bytes?: Buffer; tmpDir?: string } = {}): Promise<Buffer> {
   const layout = mirrorLayout(root);
-  const bytes = options.bytes ?? serializeManifest(manifest);
   const tmpDir = options.tmpDir ?? layout.tmpDir;
   await mkdir(layout.metadataDir, { recursive: true }).catch((err: unknown) => {
     throw fsError(err, layout.metadataDir);
   });
-  await writeFileAtomic(layout.sums, sha256SumsBytes(manifest.files), { tmpDir });
-  if (sign) {
-    await writeFileAtomic(layout.signature, sign(bytes), { tmpDir });
-  } else {
-    await unlink(layout.signature).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, `removing stale ${layout.signature}`);
-    });
-  }
-  await writeFileAtomic(layout.manifest, bytes, { tmpDir });
+  const writer: MetadataWriter = {
+    write: (name, data) => writeFileAtomic(`${layout.metadataDir}/${name}`, data, { tmpDir }),
+    remove: (name) =>
+      unlink(`${layout.metadataDir}/${name}`).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, `removing stale ${layout.metadataDir}/${name}`);
+      }),
+  };
+  return commitMetadataWith(writer, manifest, sign, options.bytes);
+}
+
+/** Writes and removes files of a mirror's `.update-mirror/` folder, wherever it lives. */
+export interface MetadataWriter {
+  /** Replaces the file atomically. */
+  write(name: string, data: Uint8Array): Promise<void>;
+  /** Removes the file; a missing one is fine. */
+  remove(name: string): Promise<void>;
+}
+
+/** commitMirrorMetadata's order (SHA256SUMS, signature or none, manifest last) through any writer. */
+export async function commitMetadataWith(writer: MetadataWriter, manifest: Manifest, sign?: ManifestSigner, manifestBytes?: Buffer): Promise<Buffer> {
+  const bytes = manifestBytes ?? serializeManifest(manifest);
+  await writer.write(SUMS_NAME, sha256SumsBytes(manifest.files));
+  if (sign) await writer.write(SIGNATURE_NAME, Buffer.from(sign(bytes), "utf8"));
+  else await writer.remove(SIGNATURE_NAME);
+  await writer.write(MANIFEST_NAME, bytes);
   return bytes;
 }
 

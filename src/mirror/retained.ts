@@ -41,6 +41,11 @@ export async function retainedVersions(root: string): Promise<number[]> {
     if (code === "ENOENT" || code === "ENOTDIR") return [];
     throw fsError(err, dir);
   }
+  return versionsFromNames(names);
+}
+
+/** The versions named by `<version>.json` entries of a retained-manifests folder, newest first. */
+export function versionsFromNames(names: readonly string[]): number[] {
   return names
     .map((n) => /^(\d+)\.json$/.exec(n)?.[1])
     .filter((v): v is string => v !== undefined)
@@ -65,6 +70,11 @@ export async function addRetainedHashes(root: string, version: number, into: Set
   } catch (err) {
     throw fsError(err, `generation ${version} (${file})`);
   }
+  addManifestHashes(bytes, into);
+}
+
+/** addRetainedHashes for manifest bytes already read (canonical JSON). */
+export function addManifestHashes(bytes: Buffer, into: Set<string>): void {
   for (let at = bytes.indexOf(SHA256_KEY); at >= 0; at = bytes.indexOf(SHA256_KEY, at + SHA256_KEY.length + 64)) {
     const start = at + SHA256_KEY.length;
     into.add(bytes.toString("latin1", start, start + 64));

@@ -1,19 +1,54 @@
 // Our SMB2 client: node-smb2's framing and NTLMv2 under one connection of ours, with its gaps closed (interim replies, paged listings, atomic replace, typed errors).
 import { randomBytes } from "node:crypto";
-import { createRequire } from "node:module";
-import { NotFoundError, SourceError, UpdateMirrorError } from "../core/errors.js";
+import { NotFoundError, UpdateMirrorError } from "../core/errors.js";
 
-// Why node-smb2 (pinned at 1.3.5): it is the only npm SMB client that speaks NTLMv2, which Samba and Windows
-// require by default. We use only its transport (NetBIOS framing, message ids, packet (de)serialisation) and
-// its NTLM message encoders; every file operation is issued and parsed here, because its own helpers corrupt
-// reads on STATUS_PENDING, stop listings after one page, cannot replace on rename and print to stdout.
-// Measured against Samba 4.17: /work/shared/research/stack-services.md §1.
+import {
+  ATTR_DIRECTORY,
+  ATTR_REPARSE_POINT,
+  big,
+  CAP_LARGE_MTU,
+  Cmd,
+  CREATE,
+  DELETE,
+  FILE_DIRECTORY_FILE,
+  FILE_DISPOSITION_INFORMATION,
+  FILE_FS_FULL_SIZE_INFORMATION,
+  FILE_ID_BOTH_DIRECTORY_INFORMATION,
+  FILE_LINK_INFORMATION,
+  FILE_NON_DIRECTORY_FILE,
+  FILE_RENAME_INFORMATION,
+  filetimeMs,
+  INFO_FILE,
+  INFO_FILESYSTEM,
+  IO_CHUNK,
+  IO_CHUNK_LARGE,
+  IO_WINDOW,
+  LIST_DIRECTORY,
+  ntStatusName,
+  OPEN,
+  OPEN_IF,
+  parseDirectoryPage,
+  READ_ATTRIBUTES,
+  READ_DATA,
+  S,
+  SESSION_ENCRYPT_DATA,
+  SESSION_GONE,
+  SHARE_ENCRYPT_DATA,
+  SIGNING_REQUIRED,
+  SmbError,
+  type SmbDirEntry,
+  type SmbStat,
+  smbPath,
+  securityHint,
+  statusOf,
+  SYNCHRONIZE,
+  TRANSIENT,
+  WRITE_ATTRIBUTES,
+  WRITE_DATA,
+} from "./protocol.js";
+import { type LibResponse, lib, quietly, type Transport } from "./transport.js";
 
-type ClientModule = typeof import("node-smb2/dist/client/Client.js");
-type NtlmModule = typeof import("node-smb2/dist/protocol/ntlm/util.js");
-type LibClient = InstanceType<ClientModule["default"]>;
-type LibRequest = Parameters<LibClient["send"]>[0];
-type LibResponse = Awaited<ReturnType<LibClient["send"]>>;
+export { ntStatusName, SmbError, type SmbDirEntry, type SmbStat };
 
 /** Where to connect and as whom. The password comes by reference (never from a URL). */
 export interface SmbTarget {
@@ -35,22 +70,6 @@ export interface SmbClientOptions {
   requestTimeoutMs: number;
 }
 
-/** What a CREATE (open) or a directory listing says about one file or folder. */
-export interface SmbStat {
-  size: number;
-  /** Last write time in ms since the epoch (whole ms). */
-  mtimeMs: number;
-  /** The raw FILETIME (100 ns units since 1601) of the last write, for validators. */
-  mtime100ns: bigint;
-  isDirectory: boolean;
-  /** A symbolic link, junction or other reparse point (Windows servers report these; Samba follows links instead). */
-  isReparsePoint: boolean;
-  attributes: number;
-}
-
-export interface SmbDirEntry extends SmbStat {
-  name: string;
-}
 
 export interface SmbReadOptions {
   offset?: number;
@@ -65,274 +84,6 @@ export interface SmbOpenedRead {
   body: AsyncGenerator<Buffer>;
   /** Closes the handle without reading (a generator never started runs no `finally`). Idempotent. */
   close(): Promise<void>;
-}
-
-/** NT status codes we name; others are printed in hex. */
-const STATUS_NAMES = new Map<number, string>([
-  [0x00000000, "STATUS_SUCCESS"],
-  [0x00000103, "STATUS_PENDING"],
-  [0x80000005, "STATUS_BUFFER_OVERFLOW"],
-  [0x80000006, "STATUS_NO_MORE_FILES"],
-  [0xc0000008, "STATUS_INVALID_HANDLE"],
-  [0xc000000d, "STATUS_INVALID_PARAMETER"],
-  [0xc0000010, "STATUS_INVALID_DEVICE_REQUEST"],
-  [0xc0000011, "STATUS_END_OF_FILE"],
-  [0xc0000016, "STATUS_MORE_PROCESSING_REQUIRED"],
-  [0xc0000022, "STATUS_ACCESS_DENIED"],
-  [0xc0000033, "STATUS_OBJECT_NAME_INVALID"],
-  [0xc0000034, "STATUS_OBJECT_NAME_NOT_FOUND"],
-  [0xc0000035, "STATUS_OBJECT_NAME_COLLISION"],
-  [0xc0000039, "STATUS_OBJECT_PATH_INVALID"],
-  [0xc000003a, "STATUS_OBJECT_PATH_NOT_FOUND"],
-  [0xc000003b, "STATUS_OBJECT_PATH_SYNTAX_BAD"],
-  [0xc0000043, "STATUS_SHARING_VIOLATION"],
-  [0xc0000056, "STATUS_DELETE_PENDING"],
-  [0xc0000061, "STATUS_PRIVILEGE_NOT_HELD"],
-  [0xc0000064, "STATUS_NO_SUCH_USER"],
-  [0xc000006d, "STATUS_LOGON_FAILURE"],
-  [0xc000006e, "STATUS_ACCOUNT_RESTRICTION"],
-  [0xc0000071, "STATUS_PASSWORD_EXPIRED"],
-  [0xc0000072, "STATUS_ACCOUNT_DISABLED"],
-  [0xc000007f, "STATUS_DISK_FULL"],
-  [0xc000009a, "STATUS_INSUFFICIENT_RESOURCES"],
-  [0xc00000a2, "STATUS_MEDIA_WRITE_PROTECTED"],
-  [0xc00000b5, "STATUS_IO_TIMEOUT"],
-  [0xc00000ba, "STATUS_FILE_IS_A_DIRECTORY"],
-  [0xc00000bb, "STATUS_NOT_SUPPORTED"],
-  [0xc00000c9, "STATUS_NETWORK_NAME_DELETED"],
-  [0xc00000cc, "STATUS_BAD_NETWORK_NAME"],
-  [0xc0000101, "STATUS_DIRECTORY_NOT_EMPTY"],
-  [0xc0000103, "STATUS_NOT_A_DIRECTORY"],
-  [0xc0000120, "STATUS_CANCELLED"],
-  [0xc0000128, "STATUS_FILE_CLOSED"],
-  [0xc000015b, "STATUS_LOGON_TYPE_NOT_GRANTED"],
-  [0xc0000203, "STATUS_USER_SESSION_DELETED"],
-  [0xc0000205, "STATUS_INSUFF_SERVER_RESOURCES"],
-  [0xc000020c, "STATUS_CONNECTION_DISCONNECTED"],
-  [0xc0000224, "STATUS_PASSWORD_MUST_CHANGE"],
-  [0xc0000234, "STATUS_ACCOUNT_LOCKED_OUT"],
-  [0xc0000257, "STATUS_PATH_NOT_COVERED"],
-  [0xc000035c, "STATUS_NETWORK_SESSION_EXPIRED"],
-]);
-
-const S = {
-  SUCCESS: 0,
-  PENDING: 0x103,
-  NO_MORE_FILES: 0x80000006,
-  END_OF_FILE: 0xc0000011,
-  MORE_PROCESSING_REQUIRED: 0xc0000016,
-  ACCESS_DENIED: 0xc0000022,
-  NAME_NOT_FOUND: 0xc0000034,
-  NAME_COLLISION: 0xc0000035,
-  PATH_NOT_FOUND: 0xc000003a,
-  LOGON_FAILURE: 0xc000006d,
-  NOT_SUPPORTED: 0xc00000bb,
-  BAD_NETWORK_NAME: 0xc00000cc,
-  NOT_A_DIRECTORY: 0xc0000103,
-} as const;
-
-/** Statuses after which the session or tree is gone: the connection is dropped and the next call reconnects. */
-const SESSION_GONE = new Set([0xc00000c9, 0xc0000203, 0xc000035c, 0xc000020c, 0xc0000008]);
-/** Statuses worth another try later (server busy, sharing conflicts with a writer, timeouts). */
-const TRANSIENT = new Set([0xc0000043, 0xc0000056, 0xc000009a, 0xc0000205, 0xc00000b5, 0xc000020c, 0xc00000c9, 0xc0000203, 0xc000035c, 0xc0000008]);
-
-export function ntStatusName(status: number): string {
-  return STATUS_NAMES.get(status) ?? `NTSTATUS 0x${status.toString(16).padStart(8, "0").toUpperCase()}`;
-}
-
-/** SMB2 commands (MS-SMB2 2.2.1.2). */
-const Cmd = { Negotiate: 0, SessionSetup: 1, TreeConnect: 3, Create: 5, Close: 6, Flush: 7, Read: 8, Write: 9, QueryDirectory: 14, SetInfo: 17 } as const;
-type Cmd = (typeof Cmd)[keyof typeof Cmd];
-
-// Access masks, create dispositions and options (MS-SMB2 2.2.13).
-const READ_DATA = 0x1;
-const WRITE_DATA = 0x2;
-const LIST_DIRECTORY = 0x1;
-const READ_ATTRIBUTES = 0x80;
-const WRITE_ATTRIBUTES = 0x100;
-const DELETE = 0x10000;
-const SYNCHRONIZE = 0x100000;
-const OPEN = 1;
-const CREATE = 2;
-const OPEN_IF = 3;
-const FILE_DIRECTORY_FILE = 0x1;
-const FILE_NON_DIRECTORY_FILE = 0x40;
-const ATTR_DIRECTORY = 0x10;
-const ATTR_REPARSE_POINT = 0x400;
-const INFO_FILE = 1;
-const FILE_RENAME_INFORMATION = 10;
-const FILE_DISPOSITION_INFORMATION = 13;
-const FILE_ID_BOTH_DIRECTORY_INFORMATION = 37;
-const SIGNING_REQUIRED = 0x2;
-const SESSION_ENCRYPT_DATA = 0x4;
-const SHARE_ENCRYPT_DATA = 0x8000;
-/** One READ or WRITE without multi-credit (SMB 2.0.2, or a server without large MTU): 64 KiB. */
-const IO_CHUNK = 0x10000;
-/** One READ or WRITE with multi-credit (SMB 2.1 large MTU): 1 MiB, charged 16 credits. */
-const IO_CHUNK_LARGE = 0x100000;
-const CAP_LARGE_MTU = 0x4;
-/** READs or WRITEs kept in flight per file; Samba answers them in parallel. */
-const IO_WINDOW = 4;
-/** 1601-01-01 to 1970-01-01 in 100 ns units. */
-const FILETIME_EPOCH = 116444736000000000n;
-
-/**
- * An SMB failure: the NT status (when the server answered) by name in the message, the operation and
- * path, never a password. Retryable for network trouble and transient statuses. A Store translates
- * these to its own errors by `status`; for a Source they are already what the engine expects.
- */
-export class SmbError extends SourceError {
-  /** The NT status of the server's reply; undefined for a network failure or timeout. */
-  readonly status: number | undefined;
-  constructor(message: string, options: { status?: number; cause?: unknown; retryable?: boolean } = {}) {
-    super(message, { cause: options.cause, retryable: options.retryable ?? true });
-    this.status = options.status;
-  }
-}
-
-/** The server demands what this client cannot do (signing, SMB3 encryption, SMB3 only): a message that says what to do instead. */
-function securityHint(label: string, what: string): string {
-  return (
-    `${label}: ${what}. This tool's SMB client speaks SMB 2.0.2/2.1 without signing or encryption, so it cannot use this server. ` +
-    "Mount the share instead (Linux: mount -t cifs //HOST/SHARE /mnt/point -o username=USER,credentials=FILE; " +
-    "Windows: the UNC path \\\\HOST\\SHARE) and give the mounted folder as the source"
-  );
-}
-
-/** The NT status of a rejected node-smb2 request, or undefined for any other failure. */
-function statusOf(err: unknown): number | undefined {
-  const status = (err as { header?: { status?: unknown } } | undefined)?.header?.status;
-  return typeof status === "number" ? status : undefined;
-}
-
-/** FILETIME (100 ns since 1601) to whole ms since 1970. */
-function filetimeMs(ft: bigint): number {
-  return Number((ft - FILETIME_EPOCH) / 10000n);
-}
-
-function big(value: unknown): bigint {
-  return typeof value === "bigint" ? value : BigInt(Number(value ?? 0));
-}
-
-interface Lib {
-  Transport: new (host: string, options: { port: number; connectTimeout: number; requestTimeout: number }) => Transport;
-  ntlm: NtlmModule;
-}
-
-/** The transport of one connection: node-smb2's Client with its reply handling replaced. */
-interface Transport extends LibClient {
-  /** Rejects every request in flight with `err` and drops the socket. Idempotent. */
-  fail(err: Error): void;
-  failure: Error | undefined;
-}
-
-let loaded: Lib | undefined;
-/** node-smb2 (and its moment-timezone) is loaded on first use, so runs without an SMB source do not pay for it. */
-function lib(): Lib {
-  if (loaded) return loaded;
-  const require = createRequire(import.meta.url);
-  const Base = (require("node-smb2/dist/client/Client.js") as ClientModule).default;
-  const ntlm = require("node-smb2/dist/protocol/ntlm/util.js") as NtlmModule;
-
-  interface Pending {
-    resolve: (response: LibResponse) => void;
-    reject: (reason: unknown) => void;
-    timer: NodeJS.Timeout;
-    request: LibRequest;
-  }
-
-  class SmbTransport extends Base implements Transport {
-    readonly pending = new Map<bigint, Pending>();
-    failure: Error | undefined;
-
-    constructor(host: string, options: { port: number; connectTimeout: number; requestTimeout: number }) {
-      super(host, options);
-      const parse = this.onData;
-      // A reply the library cannot parse would otherwise throw out of the socket's data handler.
-      this.onData = (buffer: Buffer) => {
-        try {
-          parse(buffer);
-        } catch (err) {
-          this.fail(new Error(`unreadable reply from the server: ${(err as Error).message}`, { cause: err }));
-        }
-      };
-      // The library only console.error()s socket errors and never fails what is in flight.
-      this.onError = (err: Error) => this.fail(err);
-      this.onClose = () => this.fail(new Error("the server closed the connection"));
-    }
-
-    override async connect(): Promise<void> {
-      try {
-        await super.connect();
-        // Requests are small and several are in flight: Nagle's algorithm would hold each behind the last one's ACK.
-        this.socket.setNoDelay(true);
-        // After the library's listeners are gone (a late error on a dropped socket) nothing may throw.
-        this.socket.on("error", () => undefined);
-      } finally {
-        clearTimeout(this.connectTimeoutId);
-      }
-    }
-
-    // A request charged N credits uses N message ids (MS-SMB2 3.2.4.1.5); the library advances by one.
-    override createRequest(header: Parameters<LibClient["createRequest"]>[0] = {}, body: unknown = {}): LibRequest {
-      const request = super.createRequest(header, body);
-      const charge = header?.creditCharge ?? 1;
-      if (charge > 1) this.nextMessageId += BigInt(charge - 1);
-      return request;
-    }
-
-    override send(request: LibRequest): Promise<LibResponse> {
-      if (this.failure) return Promise.reject(this.failure);
-      if (!this.connected) return Promise.reject(new Error("not connected"));
-      const id = request.header.messageId as bigint;
-      return new Promise<LibResponse>((resolve, reject) => {
-        const timer = setTimeout(() => this.fail(new Error(`no reply within ${this.requestTimeout} ms`)), this.requestTimeout);
-        this.pending.set(id, { resolve, reject, timer, request });
-        this.socket.write(request.serialize());
-      });
-    }
-
-    override onResponse(response: LibResponse): void {
-      const status = response.header.status as number;
-      // STATUS_PENDING is an interim reply (the server went asynchronous, e.g. Samba's aio reads): the final
-      // reply comes later under the same MessageId. The library resolved the request with the empty interim
-      // body, which silently corrupted reads.
-      if (status === S.PENDING) return;
-      const id = response.header.messageId as bigint;
-      const entry = this.pending.get(id);
-      if (entry === undefined) return;
-      this.pending.delete(id);
-      clearTimeout(entry.timer);
-      response.request = entry.request;
-      if (status === S.SUCCESS || status === S.MORE_PROCESSING_REQUIRED) entry.resolve(response);
-      else entry.reject(response);
-    }
-
-    fail(err: Error): void {
-      this.failure ??= err;
-      this.connected = false;
-      for (const entry of this.pending.values()) {
-        clearTimeout(entry.timer);
-        entry.reject(this.failure);
-      }
-      this.pending.clear();
-      this.socket?.destroy();
-    }
-  }
-
-  loaded = { Transport: SmbTransport, ntlm };
-  return loaded;
-}
-
-/** node-smb2 announces the NTLM version with console.log (stdout, which --json owns); the encoder is synchronous, so silence it just around the call. */
-function quietly<T>(fn: () => T): T {
-  const log = console.log;
-  console.log = () => undefined;
-  try {
-    return fn();
-  } finally {
-    console.log = log;
-  }
 }
 
 interface Connection {
@@ -364,6 +115,14 @@ export interface SmbClient {
    * (replacing atomically). Nothing is left under either name when it fails. Returns the bytes written.
    */
   writeFile(path: string, data: AsyncIterable<Uint8Array> | Uint8Array, signal?: AbortSignal): Promise<number>;
+  /**
+   * Makes `to` a second name of the file `from` (a hard link; the server needs a file system that has
+   * them). With `replace`, an existing `to` is replaced atomically. SmbError with STATUS_NOT_SUPPORTED
+   * (or another status) where the server cannot.
+   */
+  link(from: string, to: string, options?: { replace?: boolean }): Promise<void>;
+  /** Bytes the share's user may still write (the server's quota and free space). */
+  freeBytes(): Promise<number>;
   /** Renames a file or folder; with `replace`, an existing target file is replaced atomically. */
   rename(from: string, to: string, options?: { replace?: boolean }): Promise<void>;
   /** Creates a folder and its missing parents; an existing folder is fine. */
@@ -374,39 +133,6 @@ export interface SmbClient {
   rmdir(path: string): Promise<void>;
   /** Drops the connection. Idempotent; a later call connects again. */
   close(): Promise<void>;
-}
-
-/** A share-relative path ("a/b/c", "" for the root) as SMB wants it: backslashes, no leading separator. */
-function smbPath(path: string): string {
-  return path.split("/").filter((s) => s !== "").join("\\");
-}
-
-/** Parses one FILE_ID_BOTH_DIR_INFORMATION page (MS-FSCC 2.4.17). */
-function parseDirectoryPage(buffer: Buffer): SmbDirEntry[] {
-  const entries: SmbDirEntry[] = [];
-  let at = 0;
-  while (at + 104 <= buffer.length) {
-    const next = buffer.readUInt32LE(at);
-    const mtime100ns = buffer.readBigUInt64LE(at + 24);
-    const size = buffer.readBigUInt64LE(at + 40);
-    const attributes = buffer.readUInt32LE(at + 56);
-    const nameLength = buffer.readUInt32LE(at + 60);
-    const name = buffer.toString("utf16le", at + 104, Math.min(buffer.length, at + 104 + nameLength));
-    if (name !== "." && name !== "..") {
-      entries.push({
-        name,
-        size: Number(size),
-        mtimeMs: filetimeMs(mtime100ns),
-        mtime100ns,
-        attributes,
-        isDirectory: (attributes & ATTR_DIRECTORY) !== 0,
-        isReparsePoint: (attributes & ATTR_REPARSE_POINT) !== 0,
-      });
-    }
-    if (next === 0) break;
-    at += next;
-  }
-  return entries;
 }
 
 /**
@@ -574,14 +300,15 @@ export function createSmbClient(target: SmbTarget, options: SmbClientOptions): S
     await setInfo(handle, FILE_DISPOSITION_INFORMATION, Buffer.from([1]));
   }
 
-  async function renameHandle(handle: Handle, to: string, replace: boolean): Promise<void> {
+  /** A rename or a hard link of an open file: both take the same structure, under their own class. */
+  async function nameHandle(handle: Handle, infoClass: typeof FILE_RENAME_INFORMATION | typeof FILE_LINK_INFORMATION, to: string, replace: boolean): Promise<void> {
     const name = Buffer.from(smbPath(to), "utf16le");
-    // FILE_RENAME_INFORMATION_TYPE_2: ReplaceIfExists(1) Reserved(7) RootDirectory(8) FileNameLength(4) FileName.
+    // FILE_RENAME_INFORMATION_TYPE_2 / FILE_LINK_INFORMATION_TYPE_2: ReplaceIfExists(1) Reserved(7) RootDirectory(8) FileNameLength(4) FileName.
     const info = Buffer.alloc(20 + name.length);
     info.writeUInt8(replace ? 1 : 0, 0);
     info.writeUInt32LE(name.length, 16);
     name.copy(info, 20);
-    await setInfo(handle, FILE_RENAME_INFORMATION, info);
+    await setInfo(handle, infoClass, info);
   }
 
   /** Reads exactly `length` bytes at `offset` (several requests if the server answers short); fewer only at the end of the file. */
@@ -805,7 +532,22 @@ export function createSmbClient(target: SmbTarget, options: SmbClientOptions): S
     },
 
     async rename(from, to, renameOptions = {}) {
-      await withHandle(from, DELETE | READ_ATTRIBUTES | SYNCHRONIZE, 0, `renaming ${from} to ${to}`, (h) => renameHandle(h, to, renameOptions.replace === true));
+      await withHandle(from, DELETE | READ_ATTRIBUTES | SYNCHRONIZE, 0, `renaming ${from} to ${to}`, (h) => nameHandle(h, FILE_RENAME_INFORMATION, to, renameOptions.replace === true));
+    },
+
+    async link(from, to, linkOptions = {}) {
+      await withHandle(from, READ_ATTRIBUTES | SYNCHRONIZE, FILE_NON_DIRECTORY_FILE, `linking ${from} as ${to}`, (h) => nameHandle(h, FILE_LINK_INFORMATION, to, linkOptions.replace === true));
+    },
+
+    async freeBytes() {
+      return withHandle("", READ_ATTRIBUTES | SYNCHRONIZE, FILE_DIRECTORY_FILE, "free space", async (h) => {
+        const r = await call(h.conn, Cmd.QueryInfo, { infoType: INFO_FILESYSTEM, fileInfoClass: FILE_FS_FULL_SIZE_INFORMATION, outputBufferLength: 32, fileId: h.fileId });
+        const info = (r.body.buffer as Buffer | undefined) ?? Buffer.alloc(0);
+        if (info.length < 32) throw new SmbError(`${label}: free space: a reply of ${info.length} bytes, not 32`, { retryable: false });
+        const available = info.readBigUInt64LE(8);
+        const unit = BigInt(info.readUInt32LE(24)) * BigInt(info.readUInt32LE(28));
+        return Number(available * unit);
+      });
     },
 
     async mkdir(path) {

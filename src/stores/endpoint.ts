@@ -171,6 +171,16 @@ export function createEndpointStore(target: string): Store {
     return found;
   }
 
+  /** contentIndex, made once per run on the first hash staging lacks; a publish makes it stale. */
+  let kept: Promise<Map<string, string>> | undefined;
+  function keptContent(): Promise<Map<string, string>> {
+    kept ??= contentIndex().catch((err: unknown) => {
+      kept = undefined;
+      throw err;
+    });
+    return kept;
+  }
+
   async function readGeneration(version: number): Promise<Manifest> {
     const loaded = (await setVersions()).includes(version) ? await readMirrorManifest(setDir(version)) : undefined;
     if (!loaded) throw new NotFoundError(`${label}: set ${version} is not kept`);
@@ -200,12 +210,14 @@ export function createEndpointStore(target: string): Store {
 
     readState: () => readStateFile(files.state),
     writeState: (state) => writeStateFile(files.state, state, tmpDir),
-    hasObject: (sha256, size) => stage.hasObject(sha256, size),
+    // Content of a kept set counts as retained: publish links it from there.
+    hasObject: async (sha256, size) => (await stage.hasObject(sha256, size)) || (await keptContent()).has(sha256),
     partial: (key) => stage.partial(key),
     receive: (key, body, expect) => stage.receive(label, key, body, expect),
     freeBytes: () => stage.freeBytes(),
 
     async publish(next: Manifest, options: { sign?: ManifestSigner; keepGenerations: number }) {
+      kept = undefined;
       if (next.version === (await current())) throw new IoError(`${label}: version ${next.version} is the set in use; refusing to rebuild it in place`);
       try {
         await stage.ensureDirs();

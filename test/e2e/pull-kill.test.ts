@@ -1,13 +1,11 @@
 // kill -9 of a real `pull` at seeded points (mid-fetch, after the last file, inside the publish): the endpoint shows the whole old set or the whole new one, never a mix, and the next pull finishes cleanly.
-import { spawn } from "node:child_process";
 import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { REPO_ROOT, runCli, scratchDir } from "../support/cli.js";
+import { runCli, scratchDir } from "../support/cli.js";
 import { payloadTree, whichTree } from "../support/payload-tree.js";
 import { makeUpstream, startVendorServer, type VendorServer } from "../servers/vendor-server.js";
-import { prng as mulberry32 } from "../../bench/random.js";
+import { type KillMode, MODES, prng, runAndKill } from "../support/kill-points.js";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -21,12 +19,6 @@ afterEach(async () => {
   server = undefined;
   await cleanup();
 });
-
-/** A deterministic PRNG in [0, 1) (bench/random.ts's mulberry32), so a failing seed can be run again as it was. */
-function prng(seed: number): () => number {
-  const next = mulberry32(seed);
-  return () => next() / 4294967296;
-}
 
 const BIG = 64 * 1024;
 const pad = (i: number) => String(i).padStart(2, "0");
@@ -51,73 +43,6 @@ function changeToB(): { tree: Record<string, Buffer>; remove: string[] } {
   return { tree, remove };
 }
 
-type KillMode = "after-some-files" | "after-last-file" | "at-publish-start" | "during-publish" | "after-random-ms" | "just-after-last-file";
-const MODES: KillMode[] = ["after-some-files", "after-last-file", "at-publish-start", "during-publish", "after-random-ms", "just-after-last-file"];
-
-interface Killed {
-  events: { type: string; path?: string }[];
-  killed: boolean;
-  code: number | null;
-  stderr: string;
-  point: string;
-}
-
-/** Runs `pull` as a child with --json and SIGKILLs it at the point `mode` and the seed pick. */
-async function pullAndKill(args: string[], mode: KillMode, random: () => number): Promise<Killed> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, "bin/update-mirror.js"), "pull", ...args, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
-  const events: Killed["events"] = [];
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => {
-    stderr += d.toString("utf8");
-  });
-  let killed = false;
-  let timer: NodeJS.Timeout | undefined;
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      killed = child.kill("SIGKILL");
-    }
-  };
-  const later = (ms: number) => {
-    if (timer === undefined) timer = setTimeout(kill, ms);
-  };
-  // Decided up front from the seed, so the same seed kills at the same point of the run.
-  const someDelay = Math.floor(random() * 30);
-  const publishDelay = Math.floor(random() * 250);
-  const randomMs = 250 + Math.floor(random() * 1500);
-  const fraction = 0.1 + random() * 0.8;
-  let point: string = mode;
-  let total = Number.POSITIVE_INFINITY;
-  let done = 0;
-  if (mode === "after-random-ms") {
-    later(randomMs);
-    point = `${mode} ${randomMs}`;
-  }
-  const lines = createInterface({ input: child.stdout });
-  lines.on("line", (line) => {
-    const event = JSON.parse(line) as { type: string; path?: string; add?: number; update?: number };
-    events.push(event);
-    if (event.type === "plan:ready") total = (event.add ?? 0) + (event.update ?? 0);
-    if (event.type === "file:done") done += 1;
-    if (mode === "after-some-files" && event.type === "file:done" && done >= Math.max(1, Math.floor(total * fraction))) {
-      point = `${mode} ${done}/${total} +${someDelay}ms`;
-      later(someDelay);
-    }
-    if (mode === "after-last-file" && event.type === "file:done" && done === total) kill();
-    if (mode === "just-after-last-file" && event.type === "file:done" && done === total) {
-      point = `${mode} +${Math.floor(someDelay / 3)}ms`;
-      later(Math.floor(someDelay / 3));
-    }
-    if (mode === "at-publish-start" && event.type === "publish:start") kill();
-    if (mode === "during-publish" && event.type === "publish:start") {
-      point = `${mode} +${publishDelay}ms`;
-      later(publishDelay);
-    }
-  });
-  const [code] = (await new Promise((resolve) => child.once("close", (c, s) => resolve([c, s])))) as [number | null, NodeJS.Signals | null];
-  if (timer !== undefined) clearTimeout(timer);
-  return { events, killed: killed && code === null, code, stderr, point };
-}
-
 const SEEDS = [11, 23, 37, 41, 59, 73];
 
 describe("kill -9 of pull", () => {
@@ -140,7 +65,7 @@ describe("kill -9 of pull", () => {
     // Slow enough that a run lasts a second or so, so the kill points spread over it.
     server.setFault("*", { kind: "slow", delayMs: 12, chunkBytes: 8192 });
 
-    const run = await pullAndKill(["--source", server.url, "--to", to, "--concurrency", "2"], mode, random);
+    const run = await runAndKill("pull", ["--source", server.url, "--to", to, "--concurrency", "2"], mode, random);
     const seen = new Set(run.events.map((e) => e.type));
     expect(run.killed || run.code === 0, `the pull neither finished nor was killed (${run.code}): ${run.stderr}`).toBe(true);
 

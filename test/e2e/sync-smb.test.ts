@@ -116,7 +116,7 @@ describe.skipIf(service === undefined)("sync from SMB (Samba)", () => {
     expect(`${r.stdout}${r.stderr}`).not.toContain("Inl1ne-secret");
     const noUser = await runCli(["sync", "--source", url.replace(/\/\/[^@]+@/, "//"), "--dest", join(dir, "m3"), "--smb-password-env", "UM_TEST_SMB_PASS"], { env: env() });
     expect(noUser.code).toBe(2);
-    expect(noUser.stderr).toMatch(/no smb:\/\/ source names a user/);
+    expect(noUser.stderr).toMatch(/no smb:\/\/ source or destination names a user/);
   });
 
   it("refuses a tree with names a mirror cannot carry, naming each", async () => {

@@ -20,11 +20,11 @@ const ALLOWED: Record<string, string[]> = {
   archive: ["core", "fs"],
   mirror: ["core", "crypto", "fs", "hash", "config", "version"],
   sources: ["core", "archive", "fs", "mirror", "net", "smb"],
-  stores: ["core", "fs", "mirror"],
+  stores: ["core", "fs", "mirror", "net", "smb"],
   engine: ["core", "crypto", "mirror", "wrap", "version"],
   serve: ["core", "fs", "mirror", "net", "config", "crypto"],
   cli: ["core", "config", "crypto", "engine", "net", "wrap", "commands", "version"],
-  commands: ["core", "archive", "config", "crypto", "mirror", "engine", "sources", "stores", "wrap", "cli", "serve", "version"],
+  commands: ["core", "archive", "config", "crypto", "mirror", "engine", "net", "sources", "stores", "wrap", "cli", "serve", "version"],
 };
 
 function sourceFiles(dir: string): string[] {
