@@ -1,8 +1,8 @@
 // Sync benchmark: `update-mirror sync` over loopback HTTP (full, no-op, delta) against rclone and aria2c on the same server.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus, tmpdir } from "node:os";
+import { availableParallelism, cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Manifest, ManifestFile } from "../src/core/manifest.js";
@@ -14,7 +14,7 @@ import { type ServerCounts, startStaticServer } from "./static-server.js";
 import { prng } from "./random.js";
 import { contentMaker, writeBenchTree } from "./tree.js";
 import { aptInstall, findExecutable } from "./tools.js";
-import { watchPeakRss } from "./peak-rss.js";
+import { type ChildRun, fmtRss, runChild } from "./child-run.js";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 const syncDir = path.join(repoRoot, ".bench", "sync");
@@ -30,7 +30,6 @@ const MB = 1e6;
 const RSS_TARGET_BYTES = 200 * MB;
 const TOOL_CONCURRENCY = 8;
 // A hung tool must not hang the bench; a full sync here takes well under a minute.
-const RUN_TIMEOUT_MS = 10 * 60_000;
 
 // Changing any of these (or the generator) regenerates both upstreams; bump `generator` when the code changes.
 const PARAMS = {
@@ -161,73 +160,6 @@ function ensureTools(): Tools {
   return tools;
 }
 
-interface ChildRun {
-  seconds: number;
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  peakRssKiB: number | null;
-  /** The last lines of output, for error messages. */
-  tail: string;
-  /** NDJSON event types seen on stdout, counted (update-mirror --json). */
-  events: Record<string, number>;
-  runDone?: { bytes?: number; elapsedMs?: number; result?: string; added?: number; updated?: number; removed?: number };
-  /** Seconds from spawn to the first event of each type, to split a run into its phases. */
-  firstSeen: Record<string, number>;
-}
-
-// Proxies are for reaching the internet; a loopback bench must not go through one.
-const PROXY_VARS = new Set(["http_proxy", "https_proxy", "all_proxy", "no_proxy"]);
-const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !PROXY_VARS.has(k.toLowerCase())));
-
-/**
- * Runs one tool; wall time from spawn to exit, peak RSS from GNU time when present, else by polling
- * VmHWM. Output is scanned as it streams, not kept: update-mirror --json writes tens of MB per run.
- */
-function runChild(cmd: string, args: readonly string[], timeBin: string | undefined): Promise<ChildRun> {
-  const rssFile = path.join(tmpdir(), `update-mirror-sync-bench-rss-${process.pid}.txt`);
-  const file = timeBin ?? cmd;
-  const argv = timeBin ? ["-f", "%M", "-o", rssFile, cmd, ...args] : [...args];
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(file, argv, { cwd: repoRoot, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    const events: Record<string, number> = {};
-    const firstSeen: Record<string, number> = {};
-    let runDone: ChildRun["runDone"];
-    let tail = "";
-    let partial = "";
-    const keepTail = (s: string) => {
-      tail = (tail + s).slice(-4000);
-    };
-    child.stdout.setEncoding("utf8").on("data", (s: string) => {
-      keepTail(s);
-      const lines = (partial + s).split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) {
-        const type = /^\{"type":"([^"]+)"/.exec(line)?.[1];
-        if (type === undefined) continue;
-        events[type] = (events[type] ?? 0) + 1;
-        firstSeen[type] ??= (performance.now() - started) / 1000;
-        if (type === "run:done") runDone = (JSON.parse(line) as { summary: ChildRun["runDone"] }).summary;
-      }
-    });
-    child.stderr.setEncoding("utf8").on("data", keepTail);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, RUN_TIMEOUT_MS);
-    const peakRss = watchPeakRss(child, timeBin ? rssFile : undefined);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      const seconds = (performance.now() - started) / 1000;
-      clearTimeout(timer);
-      const peakRssKiB = peakRss();
-      resolve({ seconds, code, signal, timedOut, peakRssKiB, tail, events, firstSeen, ...(runDone && { runDone }) });
-    });
-  });
-}
-
 /**
  * Compares a destination with a manifest: same paths and sizes, and the SHA-256 of every 97th file.
  * Returns the problems found (empty when it matches).
@@ -283,9 +215,6 @@ function flushWrites(): void {
   spawnSync("sync");
 }
 
-function fmtRss(kib: number | null): string {
-  return kib === null ? "n/a" : `${((kib * 1024) / MB).toFixed(0)} MB`;
-}
 
 function printTable(rows: readonly Row[]): void {
   const header = ["run", "wall s", "requests", "GET/HEAD", "listings", "conns", "MB moved", "MB/s", "peak RSS", "result"];
@@ -361,7 +290,7 @@ async function main(): Promise<void> {
     flushWrites();
     server.takeCounts();
     process.stdout.write(`running ${spec.label}… `);
-    const run = await runChild(cmd, args, tools.time);
+    const run = await runChild(cmd, args, { cwd: repoRoot, timeBin: tools.time });
     const counts = server.takeCounts();
     console.log(`${run.seconds.toFixed(1)} s`);
     const problems = run.code === 0 ? await checkTree(dest, manifest) : [];

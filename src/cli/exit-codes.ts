@@ -12,6 +12,7 @@ export const EXIT = {
   network: 7,
   io: 8,
   hook: 9,
+  stopped: 10,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -32,6 +33,7 @@ const BY_ERROR_CODE: Record<ErrorCode, ExitCode> = {
   E_PARTIAL: EXIT.partial,
   E_IO: EXIT.io,
   E_HOOK: EXIT.hook,
+  E_STOPPED: EXIT.stopped,
 };
 
 /** Exit code for one of our error codes. */

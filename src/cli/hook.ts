@@ -1,5 +1,6 @@
 // Runs a user's hook command (--on-update, --on-error) through the shell, with a time limit, capturing what it prints.
 import { spawn } from "node:child_process";
+import type { RunSummary } from "../engine/events.js";
 
 export interface HookResult {
   /** The exit code, or null when the hook was killed by a signal (or by the time limit). */
@@ -49,4 +50,19 @@ export function describeHookEnd(result: HookResult): string {
   if (result.timedOut) return "ran past its time limit and was stopped";
   if (result.signal !== null) return `was killed by ${result.signal}`;
   return `exited with ${result.exitCode}`;
+}
+
+/** What a hook learns about a run's outcome, as environment variables (README: pull and jobs). */
+export function summaryEnv(summary: RunSummary | undefined): Record<string, string> {
+  const text = (v: number | string | null | undefined) => (v === null || v === undefined ? "" : String(v));
+  return {
+    UPDATE_MIRROR_OLD_VERSION: text(summary?.previousUpstreamVersion ?? summary?.previousVersion),
+    UPDATE_MIRROR_NEW_VERSION: text(summary?.upstreamVersion ?? summary?.version),
+    UPDATE_MIRROR_VERSION: text(summary?.version),
+    UPDATE_MIRROR_SOURCE: text(summary?.source),
+    UPDATE_MIRROR_ADDED: text(summary?.added),
+    UPDATE_MIRROR_UPDATED: text(summary?.updated),
+    UPDATE_MIRROR_REMOVED: text(summary?.removed),
+    UPDATE_MIRROR_BYTES: text(summary?.bytes),
+  };
 }

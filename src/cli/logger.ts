@@ -1,7 +1,11 @@
 // pino logger for the CLI: JSON lines to a rotated file or to stderr (short human lines when stderr is a terminal), with every secret key redacted.
+import { hostname } from "node:os";
 import { type DestinationStream, type Logger, pino } from "pino";
 import { SECRET_KEYS } from "../config/secrets.js";
 import { type LogFileOptions, openLogFile } from "./log-file.js";
+
+/** Fields on every JSON line: a SIEM that collects from many hosts needs to know which one wrote it. */
+export const LOG_BASE = { pid: process.pid, hostname: hostname() };
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 export const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -25,10 +29,10 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const redact = { paths: REDACT_PATHS, censor: "[redacted]" };
   if (options.file !== undefined) {
-    return pino({ level: options.level, base: { pid: process.pid }, redact }, openLogFile(options.file, options.rotation));
+    return pino({ level: options.level, base: LOG_BASE, redact }, openLogFile(options.file, options.rotation));
   }
   const stderr = pino.destination({ dest: 2, sync: true });
-  if (!(options.human ?? process.stderr.isTTY === true)) return pino({ level: options.level, base: { pid: process.pid }, redact }, stderr);
+  if (!(options.human ?? process.stderr.isTTY === true)) return pino({ level: options.level, base: LOG_BASE, redact }, stderr);
   const colors = process.stderr.hasColors?.() === true && process.env.NO_COLOR === undefined;
   const human: DestinationStream = { write: (line) => stderr.write(humanLine(line, colors)) };
   return pino({ level: options.level, base: undefined, redact }, human);

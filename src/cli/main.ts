@@ -1,11 +1,15 @@
 // CLI entry: yargs commands, and the one error boundary that prints failures and picks the exit code.
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
+import { daemonCommand } from "../commands/daemon.js";
 import { exportCommand } from "../commands/export.js";
+import { historyCommand } from "../commands/history.js";
 import { importCommand } from "../commands/import.js";
 import { indexCommand } from "../commands/index-command.js";
+import { initCommand } from "../commands/init.js";
 import { keygenCommand } from "../commands/keygen.js";
 import { pullCommand } from "../commands/pull.js";
+import { runCommand } from "../commands/run.js";
 import { rollbackCommand } from "../commands/rollback.js";
 import { serveCommand } from "../commands/serve.js";
 import { statusCommand } from "../commands/status.js";
@@ -20,6 +24,7 @@ import { withGlobalOptions } from "./runtime.js";
 export async function runCli(argv: string[]): Promise<number> {
   const parser = withGlobalOptions(yargs(argv))
     .scriptName("update-mirror")
+    .command(initCommand)
     .command(keygenCommand)
     .command(indexCommand)
     .command(verifyCommand)
@@ -30,6 +35,9 @@ export async function runCli(argv: string[]): Promise<number> {
     .command(serveCommand)
     .command(pullCommand)
     .command(statusCommand)
+    .command(historyCommand)
+    .command(runCommand)
+    .command(daemonCommand)
     .demandCommand(1, "Give a command; see --help")
     .recommendCommands()
     .strict()

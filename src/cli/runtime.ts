@@ -13,6 +13,8 @@ export interface GlobalArgs {
   "log-max-size"?: string | undefined;
   "log-keep"?: number | undefined;
   "log-max-age"?: string | undefined;
+  /** Set by `run JOB` on the command it starts, so the run is recorded under the job's name. */
+  "as-job"?: string | undefined;
 }
 
 export interface Runtime {
@@ -35,6 +37,7 @@ export function withGlobalOptions<T>(yargs: Argv<T>): Argv<T & GlobalArgs> {
       describe: `With --log-file: rotate it to FILE.<UTC time>-<pid> before it grows past this (default ${DEFAULT_LOG_MAX_SIZE}); 0 or off leaves rotation to logrotate`,
       global: true,
     })
+    .option("as-job", { type: "string", hidden: true, global: true, describe: "The job this run belongs to (set by `run`), for the history" })
     .option("log-keep", { type: "number", describe: `With --log-file: rotated files kept (default ${DEFAULT_LOG_KEEP})`, global: true })
     .option("log-max-age", { type: "string", describe: "With --log-file: delete rotated files older than this (e.g. 30d); the file itself is rotated once its first line is this old", global: true });
 }
@@ -70,4 +73,37 @@ export function createRuntime(args: GlobalArgs): Runtime {
       process.stdout.write(`${line}\n`);
     },
   };
+}
+
+let stopping: AbortController | undefined;
+
+/** A second signal this soon after the first is the same request (a service manager signals the whole group, and `run` passes it on). */
+const SAME_REQUEST_MS = 2_000;
+
+/**
+ * A signal that aborts on the first SIGTERM or SIGINT (its reason is the signal's name), for commands
+ * that can stop between files and leave their target consistent. A second signal, more than two
+ * seconds later, gets the default action: the process ends at once. Installed on first use, so other
+ * commands keep the default behaviour throughout.
+ */
+export function stopSignal(): AbortSignal {
+  if (stopping) return stopping.signal;
+  const controller = new AbortController();
+  stopping = controller;
+  let first = 0;
+  const onSignal = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      if (performance.now() - first < SAME_REQUEST_MS) return;
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      process.kill(process.pid, name);
+      return;
+    }
+    first = performance.now();
+    process.stderr.write(`update-mirror: ${name}: finishing the files under way, then stopping (send it again to stop at once)\n`);
+    controller.abort(name);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  return controller.signal;
 }

@@ -11,7 +11,8 @@ import type { MaxDelete } from "../engine/plan.js";
 import { parseMaxDelete } from "../engine/plan.js";
 import type { Selection } from "../engine/select.js";
 import { DEFAULT_HTTP_OPTIONS, type HttpOptions } from "../net/http-options.js";
-import { parseRate } from "../wrap/bandwidth.js";
+import { createRateLimiter, parseRate, type RateLimiter } from "../wrap/bandwidth.js";
+import { type BandwidthPeriod, parseBandwidthPeriod, rateAt } from "../wrap/bandwidth-schedule.js";
 import type { SecretKey } from "../crypto/keys.js";
 import { VERSION } from "../version.js";
 
@@ -42,6 +43,7 @@ export interface SyncFlags {
   "user-agent"?: string | undefined;
   "connect-timeout"?: string | undefined;
   bwlimit?: string | undefined;
+  "bwlimit-schedule"?: string[] | undefined;
 }
 
 export interface SyncSettings {
@@ -57,6 +59,8 @@ export interface SyncSettings {
   expiresInMs?: number;
   /** Bytes per second for the whole run, when capped. */
   bandwidth?: number;
+  /** Caps by time of day; `bandwidth` applies outside them. */
+  bandwidthSchedule?: BandwidthPeriod[];
   http: HttpOptions;
   /** For ftp(s):// sources naming a user (ftp://USER@host/); by reference, like the proxy password. */
   ftp?: { password: string };
@@ -165,6 +169,7 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
   const rateText = flags.bwlimit ?? sync.bandwidth;
   const bandwidth = rateText === undefined ? undefined : parseRate(rateText);
   if (rateText !== undefined && bandwidth === undefined) throw new UsageError(`--bwlimit: ${JSON.stringify(rateText)} is not a rate like 500k or 10M (bytes per second)`);
+  const schedule = (flags["bwlimit-schedule"] ?? []).map(parseBandwidthPeriod);
   const settings: SyncSettings = {
     sources,
     dest,
@@ -182,8 +187,16 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
     ...(signingKey && { signingKey }),
     ...(expires !== undefined && { expiresInMs: parseDuration(expires, "--expires") }),
     ...(bandwidth !== undefined && { bandwidth }),
+    ...(schedule.length > 0 && { bandwidthSchedule: schedule }),
     ...(ftpPassword !== undefined && { ftp: { password: ftpPassword } }),
     ...(smbPassword !== undefined && { smb: { password: smbPassword } }),
   };
   return settings;
+}
+
+/** The run's rate limiter: a fixed cap, a timetable over it, or none. */
+export function rateLimiterFor(settings: Pick<SyncSettings, "bandwidth" | "bandwidthSchedule">): RateLimiter | undefined {
+  const { bandwidth, bandwidthSchedule } = settings;
+  if (bandwidthSchedule) return createRateLimiter(() => rateAt(bandwidthSchedule, bandwidth, new Date()));
+  return bandwidth === undefined ? undefined : createRateLimiter(bandwidth);
 }

@@ -20,6 +20,11 @@ export function withTransferOptions<T>(yargs: Argv<T>) {
     .option("concurrency", { type: "number", coerce: wholeNumber("concurrency", 1, 64), describe: "Files fetched at once (default 4)" })
     .option("retries", { type: "number", coerce: wholeNumber("retries", 0, 20), describe: "Retries per file and source (default 3)" })
     .option("bwlimit", { type: "string", describe: "Cap the run's transfer rate, bytes per second: 500k, 10M" })
+    .option("bwlimit-schedule", {
+      type: "string",
+      array: true,
+      describe: 'Caps by local time, first match wins, --bwlimit otherwise: "[DAYS ]HH:MM-HH:MM RATE", e.g. "mon-fri 08:00-18:00 2M" (RATE may be off)',
+    })
     .option("connect-timeout", { type: "string", describe: "Connect timeout per source, e.g. 10s (default); pull also gives a source no longer to answer" })
     .option("proxy", { type: "string", describe: "HTTP proxy URL, e.g. http://proxy:3128 (default: HTTP_PROXY/HTTPS_PROXY)" })
     .option("proxy-user", { type: "string", describe: "Proxy user name" })

@@ -84,7 +84,7 @@ function checkContent(entry: ManifestFile, size: number, sha256: string): void {
   }
 }
 
-export async function exportToArchive(job: ArchiveExport, rt: Runtime): Promise<void> {
+export async function exportToArchive(job: ArchiveExport, rt: Runtime): Promise<RunSummary> {
   const { createReporter } = await import("../cli/reporters/reporter.js");
   const emit = createReporter({ json: job.json, verbose: job.verbose, logger: rt.logger });
   const started = performance.now();
@@ -187,4 +187,5 @@ export async function exportToArchive(job: ArchiveExport, rt: Runtime): Promise<
   }
   summary.elapsedMs = Math.round(performance.now() - started);
   emit({ type: "run:done", summary });
+  return summary;
 }

@@ -5,6 +5,7 @@ import { maxFileSizeFor } from "../archive/fs-limits.js";
 import { readMirrorManifest, readMirrorSignature, writeMetadataFile } from "../mirror/metadata.js";
 import { createFolderSource } from "../sources/folder.js";
 import type { Runtime } from "../cli/runtime.js";
+import type { RunSummary } from "../engine/events.js";
 import { renderMediumReadme } from "./medium-readme.js";
 import { runReplica } from "./replica.js";
 
@@ -38,10 +39,10 @@ export async function checkFileSizeLimit(manifest: Manifest, target: string, hin
   }
 }
 
-export async function exportToFolder(job: FolderExport, rt: Runtime): Promise<void> {
+export async function exportToFolder(job: FolderExport, rt: Runtime): Promise<RunSummary> {
   const source = await readSourceMirror(job.mirror);
   await checkFileSizeLimit(source.manifest, job.to, "export to an archive with --split-size instead (e.g. --to /media/usb/full.tar --split-size 4G)");
-  await runReplica(
+  const summary = await runReplica(
     {
       source: createFolderSource(job.mirror),
       dest: job.to,
@@ -53,10 +54,13 @@ export async function exportToFolder(job: FolderExport, rt: Runtime): Promise<vo
       dryRun: job.dryRun,
       json: job.json,
       verbose: job.verbose,
+      // Recorded in the source mirror's history by `export`: the medium leaves.
+      record: false,
     },
     rt,
   );
-  if (job.dryRun) return;
+  if (job.dryRun) return summary;
   const readme = await renderMediumReadme({ kind: "folder", manifest: source.manifest, signed: source.signature !== undefined, medium: job.to });
   await writeMetadataFile(job.to, "README.txt", readme);
+  return summary;
 }

@@ -1,6 +1,9 @@
 // `export`: copy a mirror onto removable media — a folder that is itself a mirror, or one .zip/.tar archive, whole or a delta.
 import type { Argv, CommandModule } from "yargs";
-import { createRuntime, type GlobalArgs } from "../cli/runtime.js";
+import { join } from "node:path";
+import { createRuntime, type GlobalArgs, type Runtime } from "../cli/runtime.js";
+import type { RunRecord } from "../core/store.js";
+import type { RunSummary } from "../engine/events.js";
 import { UsageError } from "../core/errors.js";
 import { byteSizeSetting } from "../core/size.js";
 
@@ -42,19 +45,44 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
       .example("$0 export /srv/mirror --to /media/usb/full.tar --split-size 4G", "volumes that fit FAT32"),
   handler: async (args) => {
     const rt = createRuntime(args);
-    const format = archiveFormatOf(args.to);
-    const splitSize = args["split-size"] === undefined ? undefined : byteSizeSetting(args["split-size"], "--split-size");
-    if (format === undefined) {
-      if (args.since !== undefined) throw new UsageError(`--since: a delta is written as one archive; give --to a FILE.zip or FILE.tar (got ${args.to})`);
-      if (splitSize !== undefined) throw new UsageError(`--split-size: only archives are split; give --to a FILE.zip or FILE.tar (got ${args.to})`);
-      const { exportToFolder } = await import("./export-folder.js");
-      await exportToFolder({ mirror: args.mirror, to: args.to, allowRollback: args["allow-rollback"], dryRun: args["dry-run"], json: args.json, verbose: args.verbose }, rt);
-      return;
+    const started = new Date().toISOString();
+    // Recorded in the source mirror's history (the medium leaves), by one appended line: no lock of the
+    // mirror is needed, so an export never stops a scheduled sync.
+    const record = async (result: RunRecord["result"], summary?: RunSummary, error?: unknown) => {
+      if (args["dry-run"]) return;
+      const [{ appendHistoryFile, HISTORY_NAME }, { mirrorLayout }, { runRecord }] = await Promise.all([
+        import("../stores/history-file.js"),
+        import("../mirror/layout.js"),
+        import("../engine/run-record.js"),
+      ]);
+      const entry = runRecord({ command: "export", job: args["as-job"] }, started, new Date().toISOString(), result, summary, error);
+      await appendHistoryFile(join(mirrorLayout(args.mirror).privateDir, HISTORY_NAME), entry).catch((err: unknown) => {
+        rt.logger.warn({ err }, "the export could not be recorded in the mirror's history");
+      });
+    };
+    try {
+      const summary = await exportOnce(args, rt);
+      await record(summary.result === "dry-run" ? "unchanged" : summary.result, summary);
+    } catch (err) {
+      await record("failed", undefined, err);
+      throw err;
     }
-    const { exportToArchive } = await import("./export-archive.js");
-    await exportToArchive(
-      { mirror: args.mirror, to: args.to, format, ...(splitSize !== undefined && { splitSize }), ...(args.since !== undefined && { since: args.since }), dryRun: args["dry-run"], json: args.json, verbose: args.verbose },
-      rt,
-    );
   },
 };
+
+/** One export as the flags say: a folder medium, or an archive. Throws what they throw. */
+async function exportOnce(args: ExportArgs, rt: Runtime): Promise<RunSummary> {
+  const format = archiveFormatOf(args.to);
+  const splitSize = args["split-size"] === undefined ? undefined : byteSizeSetting(args["split-size"], "--split-size");
+  if (format === undefined) {
+    if (args.since !== undefined) throw new UsageError(`--since: a delta is written as one archive; give --to a FILE.zip or FILE.tar (got ${args.to})`);
+    if (splitSize !== undefined) throw new UsageError(`--split-size: only archives are split; give --to a FILE.zip or FILE.tar (got ${args.to})`);
+    const { exportToFolder } = await import("./export-folder.js");
+    return exportToFolder({ mirror: args.mirror, to: args.to, allowRollback: args["allow-rollback"], dryRun: args["dry-run"], json: args.json, verbose: args.verbose }, rt);
+  }
+  const { exportToArchive } = await import("./export-archive.js");
+  return exportToArchive(
+    { mirror: args.mirror, to: args.to, format, ...(splitSize !== undefined && { splitSize }), ...(args.since !== undefined && { since: args.since }), dryRun: args["dry-run"], json: args.json, verbose: args.verbose },
+    rt,
+  );
+}

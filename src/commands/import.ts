@@ -72,6 +72,7 @@ export const importCommand: CommandModule<GlobalArgs, ImportArgs> = {
           dryRun: args["dry-run"],
           json: args.json,
           verbose: args.verbose,
+          record: { command: "import", job: args["as-job"] },
           ...(delta && { checkPlan: deltaBaseCheck(delta, args.medium, args.to) }),
         },
         rt,

@@ -1,10 +1,10 @@
 // `pull`: the endpoint side — update a local folder from mirrors (HTTP, shares, media) as whole verified sets, with failover, rollback and hooks.
 import type { Argv, CommandModule } from "yargs";
-import { describeHookEnd, runHook } from "../cli/hook.js";
+import { describeHookEnd, runHook, summaryEnv } from "../cli/hook.js";
 import { exitCodeFor } from "../cli/exit-codes.js";
-import { createRuntime, type GlobalArgs, type Runtime } from "../cli/runtime.js";
+import { createRuntime, type GlobalArgs, type Runtime, stopSignal } from "../cli/runtime.js";
 import { withTransferOptions } from "../cli/transfer-options.js";
-import { resolveSyncSettings, type SyncFlags } from "../cli/sync-settings.js";
+import { rateLimiterFor, resolveSyncSettings, type SyncFlags } from "../cli/sync-settings.js";
 import { parseDuration } from "../core/duration.js";
 import { HookError, UpdateMirrorError, UsageError } from "../core/errors.js";
 import type { RunSummary } from "../engine/events.js";
@@ -27,16 +27,10 @@ interface PullArgs extends GlobalArgs, Omit<SyncFlags, "dest" | "sign-key" | "ke
 
 /** What a hook learns about the run, as environment variables (README "pull"). */
 function hookEnv(event: "update" | "rollback" | "error", target: string, summary?: RunSummary, error?: UpdateMirrorError): Record<string, string> {
-  const text = (v: number | string | null | undefined) => (v === null || v === undefined ? "" : String(v));
   return {
     UPDATE_MIRROR_EVENT: event,
     UPDATE_MIRROR_TARGET: target,
-    UPDATE_MIRROR_OLD_VERSION: text(summary?.previousUpstreamVersion),
-    UPDATE_MIRROR_NEW_VERSION: text(summary?.upstreamVersion),
-    UPDATE_MIRROR_SOURCE: text(summary?.source),
-    UPDATE_MIRROR_ADDED: text(summary?.added),
-    UPDATE_MIRROR_UPDATED: text(summary?.updated),
-    UPDATE_MIRROR_REMOVED: text(summary?.removed),
+    ...summaryEnv(summary),
     ...(error && { UPDATE_MIRROR_ERROR: error.message.split("\n")[0] as string, UPDATE_MIRROR_EXIT_CODE: String(exitCodeFor(error.code)) }),
   };
 }
@@ -78,7 +72,7 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
       .example('$0 pull --source http://mirror:8080/ --to /opt/av/bases --on-update "systemctl reload av"', "reload the product after a change"),
   handler: async (args) => {
     // Loaded on use, so `--help` and other commands do not pay for this command's dependencies.
-    const [{ defaultConfig, loadConfigFile }, { runSync }, { runRollback }, { openPullSources }, { createEndpointStore }, { createReporter }, { createRateLimiter, limitSource }] = await Promise.all([
+    const [{ defaultConfig, loadConfigFile }, { runSync }, { runRollback }, { openPullSources }, { createEndpointStore }, { createReporter }, { limitSource }] = await Promise.all([
       import("../config/load.js"),
       import("../engine/sync.js"),
       import("../engine/rollback.js"),
@@ -102,7 +96,7 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
     // An endpoint has other mirrors to try: a source that connects but does not answer gets no longer than one that does not connect.
     const http = { ...settings.http, headersTimeoutMs: settings.http.connectTimeoutMs };
     const opened = await openPullSources(settings.sources, http, { ...(settings.ftp && { ftp: settings.ftp }), ...(settings.smb && { smb: settings.smb }) });
-    const limiter = settings.bandwidth === undefined ? undefined : createRateLimiter(settings.bandwidth);
+    const limiter = rateLimiterFor(settings);
     let summary: RunSummary;
     try {
       summary = await runSync({
@@ -118,6 +112,8 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
         maxDelete: settings.maxDelete,
         keepGenerations: settings.keepGenerations,
         emit,
+        record: { command: "pull", job: args["as-job"] },
+        signal: stopSignal(),
       });
     } catch (err) {
       if (err instanceof UpdateMirrorError && !args["dry-run"]) {

@@ -4,10 +4,11 @@ import type { PublicKey } from "../crypto/minisign.js";
 import type { RunSummary } from "../engine/events.js";
 import type { TargetFile } from "../engine/plan.js";
 import { SELECT_ALL } from "../engine/select.js";
+import type { RunNaming } from "../engine/run-record.js";
 import { runSync } from "../engine/sync.js";
 import { createFolderStore } from "../stores/folder.js";
 import { DEFAULT_RETRY } from "../wrap/retry.js";
-import type { Runtime } from "../cli/runtime.js";
+import { type Runtime, stopSignal } from "../cli/runtime.js";
 
 export interface ReplicaJob {
   source: Source;
@@ -22,6 +23,8 @@ export interface ReplicaJob {
   json: boolean;
   verbose: boolean;
   checkPlan?: (missing: readonly TargetFile[], committedVersion: number | undefined) => void | Promise<void>;
+  /** How the run goes into the destination's history (false: it is recorded elsewhere). */
+  record: RunNaming | false;
 }
 
 // Local disks and media: more in flight than the polite default for remote servers.
@@ -43,6 +46,8 @@ export async function runReplica(job: ReplicaJob, rt: Runtime): Promise<RunSumma
     maxDelete: { percent: 100 },
     keepGenerations: job.keepGenerations,
     replicate: true,
+    record: job.record,
+    signal: stopSignal(),
     ...(job.checkPlan && { checkPlan: job.checkPlan }),
     emit: createReporter({ json: job.json, verbose: job.verbose, logger: rt.logger }),
   });

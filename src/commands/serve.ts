@@ -188,12 +188,12 @@ const PIPE_BUF = 4096;
  * takes in one piece, so their lines never interleave mid-line (a line longer than that, as before).
  */
 async function createServeLogger(args: ServeArgs, shared: boolean): Promise<{ logger: ServeLogger; access: ServeLogger; flush: () => void }> {
-  const [{ pino }, { REDACT_PATHS }] = await Promise.all([import("pino"), import("../cli/logger.js")]);
+  const [{ pino }, { LOG_BASE, REDACT_PATHS }] = await Promise.all([import("pino"), import("../cli/logger.js")]);
   const destination = pino.destination({ dest: args["log-file"] ?? 2, sync: false, mkdir: true, append: true, ...(shared && { maxWrite: PIPE_BUF }) });
-  const logger = pino({ level: args["log-level"], base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, destination);
+  const logger = pino({ level: args["log-level"], base: LOG_BASE, redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, destination);
   // Access records have a fixed shape that carries no secret (never a header, at most a user name),
   // and redaction's wildcard paths would cost more than the rest of a small response.
-  const access = pino({ level: args["log-level"], base: { pid: process.pid } }, destination);
+  const access = pino({ level: args["log-level"], base: LOG_BASE }, destination);
   return {
     logger,
     access,

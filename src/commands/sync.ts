@@ -1,12 +1,12 @@
 // `sync`: bring a mirror folder up to date from an ordered list of upstreams, verified and published atomically.
 import type { Argv, CommandModule } from "yargs";
 import { manifestSigner } from "../mirror/metadata.js";
-import { createRateLimiter, limitSource } from "../wrap/bandwidth.js";
+import { limitSource } from "../wrap/bandwidth.js";
 import { DEFAULT_RETRY } from "../wrap/retry.js";
 import { type PassphraseArgs, withPassphraseOptions } from "../cli/passphrase.js";
 import { wholeNumber, withTransferOptions } from "../cli/transfer-options.js";
-import { createRuntime, type GlobalArgs } from "../cli/runtime.js";
-import { resolveSyncSettings, type SyncFlags } from "../cli/sync-settings.js";
+import { createRuntime, type GlobalArgs, stopSignal } from "../cli/runtime.js";
+import { rateLimiterFor, resolveSyncSettings, type SyncFlags } from "../cli/sync-settings.js";
 import { PartialError } from "../core/errors.js";
 
 interface SyncArgs extends GlobalArgs, PassphraseArgs, SyncFlags {
@@ -47,7 +47,7 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
     const config = args.config === undefined ? defaultConfig() : await (await import("../config/load.js")).loadConfigFile(args.config);
     const settings = await resolveSyncSettings(args, config);
     const opened = openSources(settings.sources, settings.http, { ...(settings.ftp && { ftp: settings.ftp }), ...(settings.smb && { smb: settings.smb }) });
-    const limiter = settings.bandwidth === undefined ? undefined : createRateLimiter(settings.bandwidth);
+    const limiter = rateLimiterFor(settings);
     const store = openStore(settings.dest, { http: settings.http, smbPassword: settings.smb?.password });
     try {
       const summary = await runSync({
@@ -62,6 +62,8 @@ export const syncCommand: CommandModule<GlobalArgs, SyncArgs> = {
         maxDelete: settings.maxDelete,
         keepGenerations: settings.keepGenerations,
         emit: createReporter({ json: args.json, verbose: args.verbose, logger: rt.logger }),
+        record: { command: "sync", job: args["as-job"] },
+        signal: stopSignal(),
         ...(settings.signingKey && { sign: manifestSigner(settings.signingKey) }),
         ...(settings.expiresInMs !== undefined && { expiresInMs: settings.expiresInMs }),
       });

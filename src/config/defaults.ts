@@ -3,5 +3,5 @@ import type { Config } from "./schema.js";
 
 /** Every default: exactly what validating `{}` against the schema gives (a unit test keeps the two equal). */
 export function defaultConfig(): Config {
-  return { tags: [], sync: {}, network: {} };
+  return { tags: [], sync: {}, network: {}, jobs: {}, logging: {} };
 }

@@ -1,10 +1,7 @@
 // The config file's schema: the single source for validation, defaults and the shipped JSON Schema.
 import { z } from "zod";
 import { TAG_KEYS } from "../core/manifest.js";
-
-const duration = z.string().regex(/^\d+[smhdw]$/, "must be a duration like 90s, 30m, 12h, 7d or 2w");
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
-const rate = z.string().regex(/^\d+(\.\d+)?[kKmMgG]?$/, "must be bytes per second, e.g. 500k, 10M");
+import { duration, envName, jobName, jobSchema, rate } from "./job-schema.js";
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const tagValue = z.string().min(1).max(128).regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, "must not contain control characters");
@@ -72,6 +69,17 @@ export const configSchema = z
     tags: z.array(tagRuleSchema).default([]).describe("Tag rules applied by `index` and by `sync` to folders without a manifest"),
     sync: syncSchema.default({}),
     network: networkSchema.default({}),
+    jobs: z.record(jobName, jobSchema).default({}).describe("Named jobs for `run JOB` and `daemon`"),
+    logging: z
+      .object({
+        file: z.string().min(1).optional().describe("JSON log lines go here (default: stderr)"),
+        level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional().describe("Default warn for commands, info for run and daemon"),
+        maxSize: z.union([z.string().regex(/^\d+(\.\d+)?[kKmMgG]?$/, "must be a size like 10M"), z.literal("off")]).optional().describe('Rotate the file at this size (default 10M); "off" leaves rotation to logrotate'),
+        keep: z.number().int().min(1).max(1000).optional().describe("Rotated files kept (default 5)"),
+        maxAge: duration.optional().describe("Rotated files older than this are deleted"),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

@@ -2,6 +2,7 @@
 // Exit codes are chosen from `code` in one place (cli/exit-codes.ts); nothing else decides them.
 
 export type ErrorCode =
+  | "E_STOPPED"
   | "E_USAGE"
   | "E_CONFIG"
   | "E_KEY"
@@ -142,6 +143,16 @@ export class RefusedPlanError extends UpdateMirrorError {
 export class PartialError extends UpdateMirrorError {
   constructor(message: string) {
     super("E_PARTIAL", message);
+  }
+}
+
+/**
+ * The run was asked to stop (SIGTERM, SIGINT) and did, after the files under way: nothing was
+ * published or deleted, what was fetched stays staged for the next run.
+ */
+export class StoppedError extends UpdateMirrorError {
+  constructor(message: string) {
+    super("E_STOPPED", message);
   }
 }
 

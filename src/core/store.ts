@@ -37,13 +37,25 @@ export interface UpstreamRecord {
   expires?: string;
 }
 
-/** One run as `status` reports it. Messages name files and sources, never a secret. */
+/** One run as `status` and `history` report it. Messages name files and sources, never a secret. */
 export interface RunRecord {
   started: string;
   finished: string;
   result: "updated" | "partial" | "unchanged" | "failed";
   version?: number;
   error?: { code: string; message: string };
+  /** The verb (sync, pull, import, export) and, for `run JOB`, the job's name. */
+  command?: string;
+  job?: string;
+  /** The source used and the upstream version it offered. */
+  source?: string;
+  upstreamVersion?: number;
+  added?: number;
+  updated?: number;
+  removed?: number;
+  failed?: number;
+  /** Bytes transferred from sources. */
+  bytes?: number;
 }
 
 export interface Committed {
@@ -107,6 +119,10 @@ export interface Store {
   generations(): Promise<number[]>;
   /** A retained previous manifest. Throws NotFoundError when it is not retained. */
   readGeneration(version: number): Promise<Manifest>;
+  /** Appends one run to the store's history, which stays bounded (the oldest records go first). Throws IoError. */
+  appendHistory(record: RunRecord): Promise<void>;
+  /** The runs recorded, oldest first. Throws IoError. */
+  readHistory(): Promise<RunRecord[]>;
   /** Drops what the store holds open (a share's connection); idempotent. Absent where nothing is held. */
   close?(): Promise<void>;
 }

@@ -111,6 +111,8 @@ export async function chooseSource(probe: ProbeContext): Promise<{ choice: Choic
           return { source, choice: { kind: "unchanged", source, version } };
         }
         if (found.kind === "none") {
+          // With trust set, what is taken must be signed: a source that drops its manifest must not get around that.
+          if (trust.keys.length > 0) throw new SignatureError(`${source.label}: holds no manifest, and --trust takes only a signed one`);
           emit({ type: "source:probe", source: source.label, result: "none" });
           return { source, choice: { kind: "listing", source } };
         }

@@ -1,10 +1,11 @@
 // The sync job: choose a source, plan, fetch through a queue, verify, publish, commit — the one engine every verb reuses.
 import { createHash } from "node:crypto";
 import PQueue from "p-queue";
-import { IntegrityError, IoError, NotFoundError, RefusedPlanError, SourceError, UpdateMirrorError } from "../core/errors.js";
+import { IntegrityError, IoError, NotFoundError, RefusedPlanError, SourceError, StoppedError, UpdateMirrorError } from "../core/errors.js";
 import { formatTimestamp, MANIFEST_FORMAT, type Manifest, type ManifestFile, sortFiles, TAG_KEYS } from "../core/manifest.js";
 import type { Source, UpstreamManifest } from "../core/source.js";
 import type { Committed, ManifestSigner, MirrorState, Store } from "../core/store.js";
+import { type RunNaming, runRecord } from "./run-record.js";
 import { createTagger, type TagRule } from "../mirror/tags.js";
 import { GENERATOR } from "../version.js";
 import type { RetryPolicy } from "../wrap/retry.js";
@@ -46,6 +47,22 @@ export interface SyncOptions {
   checkPlan?: (missing: readonly TargetFile[], committedVersion: number | undefined) => void | Promise<void>;
   now?: () => Date;
   emit: Emit;
+  /**
+   * How the run is named in the store's history (`history`, `status`): the verb and, under `run JOB`,
+   * the job. Default `{ command: "sync" }`; false records nothing (export records in the source mirror).
+   */
+  record?: RunNaming | false;
+  /** When it aborts, no new file is started; the run ends with StoppedError once the files under way are done. */
+  signal?: AbortSignal;
+}
+
+/** Throws StoppedError when the run was asked to stop; called between steps, never mid-publish. */
+function checkStopped(options: SyncOptions, what: string): void {
+  if (options.signal?.aborted) throw new StoppedError(`stopped (${String(options.signal.reason ?? "asked to")}) ${what}; nothing was published or deleted`);
+}
+
+function namingOf(options: SyncOptions): RunNaming | undefined {
+  return options.record === false ? undefined : (options.record ?? { command: "sync" });
 }
 
 /**
@@ -166,9 +183,10 @@ export async function runSync(options: SyncOptions): Promise<RunSummary> {
     } catch (err) {
       // Cool-downs a 429/503 asked for must outlive a failed run, whatever failed; so must the record of the failure.
       if (!options.dryRun) {
-        const error = err instanceof UpdateMirrorError ? { code: err.code, message: err.message } : { code: "E_INTERNAL", message: String((err as Error)?.message ?? err) };
-        state.lastRun = { started: startedAt, finished: now().toISOString(), result: "failed", error };
+        const record = runRecord(namingOf(options), startedAt, now().toISOString(), "failed", undefined, err);
+        state.lastRun = record;
         await store.writeState(state).catch(() => undefined);
+        if (options.record !== false) await store.appendHistory(record).catch(() => undefined);
       }
       throw err;
     }
@@ -227,6 +245,7 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
     wantSignature: options.replicate === true,
     ...(applied !== undefined && { appliedUpstreamVersion: applied }),
   });
+  checkStopped(options, "after probing the sources");
   if (options.replicate) checkReplica(choice, committed, options.trust.allowRollback);
   if (options.requireManifest) checkHasManifest(choice, "a mirror");
   const summary: RunSummary = {
@@ -246,9 +265,12 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   const finish = async (result: RunSummary["result"]): Promise<RunSummary> => {
     if (!options.dryRun && result !== "dry-run") {
       const finished = now().toISOString();
-      state.lastRun = { started: startedAt, finished, result, ...(summary.version !== null && { version: summary.version }) };
+      summary.elapsedMs = Math.round(performance.now() - started);
+      const record = runRecord(namingOf(options), startedAt, finished, result, summary);
+      state.lastRun = record;
       if (result !== "partial") state.lastSuccess = finished;
       await store.writeState(state);
+      if (options.record !== false) await store.appendHistory(record);
     }
     summary.result = result;
     summary.elapsedMs = Math.round(performance.now() - started);
@@ -269,10 +291,13 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   const toFetch = [...plan.add, ...plan.update];
   // Content the mirror already publishes under another path (a file moved or copied upstream) is
   // verified and placed from there by the publish; only what the fetch needs is collected.
-  const wanted = new Set<string>();
-  for (const f of toFetch) if (f.sha256 !== undefined) wanted.add(f.sha256);
   const held = new Set<string>();
-  for (const f of current) if (wanted.has(f.sha256)) held.add(f.sha256);
+  // Only with something committed: a first full sync would build a set of every hash for nothing.
+  if (current.length > 0 && toFetch.length > 0) {
+    const wanted = new Set<string>();
+    for (const f of toFetch) if (f.sha256 !== undefined) wanted.add(f.sha256);
+    for (const f of current) if (wanted.has(f.sha256)) held.add(f.sha256);
+  }
   const missing: TargetFile[] = [];
   for (const f of toFetch) if (f.sha256 === undefined || !(held.has(f.sha256) || (await store.hasObject(f.sha256, f.size)))) missing.push(f);
   await options.checkPlan?.(missing, committed?.manifest.version);
@@ -294,7 +319,7 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   const queue = new PQueue({ concurrency: options.concurrency });
   let taken = 0;
   const worker = async (): Promise<void> => {
-    while (taken < toFetch.length && bug === undefined) {
+    while (taken < toFetch.length && bug === undefined && !options.signal?.aborted) {
       const file = toFetch[taken] as TargetFile;
       taken += 1;
       try {
@@ -310,6 +335,7 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
   for (let i = 0; i < Math.min(options.concurrency, toFetch.length); i++) void queue.add(worker);
   await queue.onIdle();
   if (bug !== undefined) throw bug;
+  checkStopped(options, `after ${fetched.length} of ${toFetch.length} files (they stay staged for the next run)`);
   summary.bytes = transferred;
   const failed = new Set(failures.map((f) => f.path));
   if (failures.length > 0) {

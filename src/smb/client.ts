@@ -111,10 +111,11 @@ export interface SmbClient {
   /** Reads a small file whole; undefined when it does not exist; SmbError when larger than `limit`. */
   readSmall(path: string, limit: number): Promise<Buffer | undefined>;
   /**
-   * Writes `data` to a temporary name beside `path`, flushes and closes it, then renames it over `path`
-   * (replacing atomically). Nothing is left under either name when it fails. Returns the bytes written.
+   * Writes `data` to a temporary name beside `path`, flushes it, then renames it over `path` (replacing
+   * atomically) before closing it. With `finalName`, the name is asked for once all data is written
+   * (content-addressed names). Nothing is left under any name when it fails. Returns the bytes written.
    */
-  writeFile(path: string, data: AsyncIterable<Uint8Array> | Uint8Array, signal?: AbortSignal): Promise<number>;
+  writeFile(path: string, data: AsyncIterable<Uint8Array> | Uint8Array, options?: { signal?: AbortSignal; finalName?: () => string }): Promise<number>;
   /**
    * Makes `to` a second name of the file `from` (a hard link; the server needs a file system that has
    * them). With `replace`, an existing `to` is replaced atomically. SmbError with STATUS_NOT_SUPPORTED
@@ -359,15 +360,6 @@ export function createSmbClient(target: SmbTarget, options: SmbClientOptions): S
     }
   }
 
-  async function removeTemp(conn: Connection, path: string): Promise<void> {
-    try {
-      const handle = await create(conn, path, DELETE | SYNCHRONIZE, OPEN, FILE_NON_DIRECTORY_FILE);
-      await dispose(handle).finally(() => closeQuietly(handle));
-    } catch {
-      // Best effort: a leftover temp file carries a name nothing else uses.
-    }
-  }
-
   const client: SmbClient = {
     label,
 
@@ -475,7 +467,8 @@ export function createSmbClient(target: SmbTarget, options: SmbClientOptions): S
       return Buffer.concat(chunks);
     },
 
-    async writeFile(path, data, signal) {
+    async writeFile(path, data, writeOptions = {}) {
+      const signal = writeOptions.signal;
       const slash = path.lastIndexOf("/");
       const dir = slash < 0 ? "" : path.slice(0, slash);
       const temp = `${dir === "" ? "" : `${dir}/`}.${path.slice(slash + 1).slice(0, 64)}.${randomBytes(6).toString("hex")}.um-part`;
@@ -514,20 +507,16 @@ export function createSmbClient(target: SmbTarget, options: SmbClientOptions): S
         }
         if (pendingBytes > 0) await send(Buffer.concat(pending));
         await Promise.all(inFlight);
-        // The server writes its cache to disk before we make the file visible under its name.
+        // The server writes its cache to disk before the file gets its name; the rename goes through the
+        // handle still open for writing (it has DELETE access), which saves an open and a close per file.
         await call(conn, Cmd.Flush, { fileId: handle.fileId });
-        await closeHandle(handle);
+        await nameHandle(handle, FILE_RENAME_INFORMATION, writeOptions.finalName?.() ?? path, true);
       } catch (err) {
         await dispose(handle).catch(() => undefined);
         await closeQuietly(handle);
         throw describe(err, `${path}: writing ${temp}`);
       }
-      try {
-        await client.rename(temp, path, { replace: true });
-      } catch (err) {
-        await removeTemp(conn, temp);
-        throw err;
-      }
+      await closeQuietly(handle);
       return written;
     },
 

@@ -57,6 +57,7 @@ export function lib(): Lib {
   const require = createRequire(import.meta.url);
   const Base = (require("node-smb2/dist/client/Client.js") as ClientModule).default;
   const ntlm = require("node-smb2/dist/protocol/ntlm/util.js") as NtlmModule;
+  const Response = (require("node-smb2/dist/protocol/smb2/Response.js") as { default: { parse(buffer: Buffer): LibResponse } }).default;
   // The library has no QUERY_INFO packet; its serializer finds packets by type name in this module.
   const packets = require("node-smb2/dist/protocol/smb2/packets/index.js") as Record<string, unknown>;
   if (!("QueryInfo" in packets)) Object.defineProperty(packets, "QueryInfo", { value: QUERY_INFO, enumerable: true });
@@ -74,12 +75,29 @@ export function lib(): Lib {
 
     constructor(host: string, options: { port: number; connectTimeout: number; requestTimeout: number }) {
       super(host, options);
-      const parse = this.onData;
-      // A reply the library cannot parse would otherwise throw out of the socket's data handler.
-      this.onData = (buffer: Buffer) => {
+      // The library joins every socket chunk onto what it holds, so a 1 MiB READ reply arriving in
+      // hundreds of chunks was copied hundreds of times (9.5x the payload). Chunks are kept as they come
+      // and joined once, when a whole message (NetBIOS length prefix) is there.
+      const held: Buffer[] = [];
+      let heldBytes = 0;
+      this.onData = (data: Buffer) => {
+        held.push(data);
+        heldBytes += data.length;
         try {
-          parse(buffer);
+          while (heldBytes >= 4) {
+            const head = (held[0] as Buffer).length >= 4 ? (held[0] as Buffer) : Buffer.concat(held, heldBytes);
+            if (head.readUInt8(0) !== 0) throw new Error("not a NetBIOS session message");
+            const need = 4 + head.readUInt32BE(0);
+            if (heldBytes < need) break;
+            const all = held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held, heldBytes);
+            const rest = all.subarray(need);
+            held.length = 0;
+            heldBytes = rest.length;
+            if (rest.length > 0) held.push(rest);
+            this.onResponse(Response.parse(all.subarray(4, need)));
+          }
         } catch (err) {
+          // A reply the library cannot parse would otherwise throw out of the socket's data handler.
           this.fail(new Error(`unreadable reply from the server: ${(err as Error).message}`, { cause: err }));
         }
       };

@@ -13,6 +13,7 @@ import { mirrorLayout } from "../mirror/layout.js";
 import { commitMirrorMetadata, type LoadedManifest, readMirrorManifest, readMirrorSignature } from "../mirror/metadata.js";
 import { acquireLock } from "./folder-lock.js";
 import { createStaging, isMissing } from "./staging.js";
+import { appendHistoryFile, readHistoryFile } from "./history-file.js";
 import { readStateFile, writeStateFile } from "./state-file.js";
 
 const LINK_CONCURRENCY = 8;
@@ -60,7 +61,7 @@ export function createEndpointStore(target: string): Store {
   const setsDir = join(home, "sets");
   const privateDir = join(home, "private");
   const tmpDir = join(privateDir, "tmp");
-  const files = { state: join(privateDir, "state.json"), lock: join(privateDir, "lock") };
+  const files = { state: join(privateDir, "state.json"), lock: join(privateDir, "lock"), history: join(privateDir, "history.jsonl") };
   const label = abs;
   const stage = createStaging({ objects: join(privateDir, "objects"), partial: join(privateDir, "partial"), tmp: tmpDir, fileSystem: home });
   const setDir = (version: number) => join(setsDir, String(version));
@@ -210,6 +211,8 @@ export function createEndpointStore(target: string): Store {
 
     readState: () => readStateFile(files.state),
     writeState: (state) => writeStateFile(files.state, state, tmpDir),
+    appendHistory: (record) => appendHistoryFile(files.history, record),
+    readHistory: () => readHistoryFile(files.history),
     // Content of a kept set counts as retained: publish links it from there.
     hasObject: async (sha256, size) => (await stage.hasObject(sha256, size)) || (await keptContent()).has(sha256),
     partial: (key) => stage.partial(key),

@@ -12,6 +12,7 @@ import { commitMirrorMetadata, readMirrorManifest, readMirrorSignature } from ".
 import { addRetainedHashes, retainedLayout, retainedVersions } from "../mirror/retained.js";
 import { acquireLock } from "./folder-lock.js";
 import { createStaging, isMissing } from "./staging.js";
+import { appendHistoryFile, HISTORY_NAME, readHistoryFile } from "./history-file.js";
 import { readStateFile, writeStateFile } from "./state-file.js";
 import { type JournalTree, publishJournaled, recoverJournal } from "./journal.js";
 
@@ -24,6 +25,7 @@ export function createFolderStore(root: string): Store {
     journal: layout.journal,
     journalManifest: join(layout.privateDir, "journal.manifest.json"),
     state: join(layout.privateDir, "state.json"),
+    history: join(layout.privateDir, HISTORY_NAME),
     lock: join(layout.privateDir, "lock"),
   };
   const label = root;
@@ -199,6 +201,8 @@ export function createFolderStore(root: string): Store {
 
     readState: () => readStateFile(files.state),
     writeState: (state) => writeStateFile(files.state, state, layout.tmpDir),
+    appendHistory: (record) => appendHistoryFile(files.history, record),
+    readHistory: () => readHistoryFile(files.history),
     hasObject: (sha256, size) => stage.hasObject(sha256, size),
     partial: (key) => stage.partial(key),
     receive: (key, body, expect) => stage.receive(label, key, body, expect),

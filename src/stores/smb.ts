@@ -12,6 +12,7 @@ import { createSmbClient, type SmbClient, SmbError } from "../smb/client.js";
 import { parseSmbUrl } from "../smb/url.js";
 import { type JournalTree, publishJournaled, recoverJournal } from "./journal.js";
 import { acquireLockFile } from "./lock-file.js";
+import { HISTORY_NAME, HISTORY_ROTATE_BYTES, historyLine, parseHistory } from "./history-file.js";
 import { parseState, renderState } from "./state-file.js";
 
 export interface SmbStoreOptions {
@@ -27,6 +28,8 @@ const REMOVE_CONCURRENCY = 8;
 /** A journal lists every file placed and retained: a few hundred bytes per file. */
 const JOURNAL_LIMIT = 1024 * 1024 * 1024;
 const SMALL_LIMIT = 1024 * 1024;
+/** Runs kept in the history on a share (about as many as a local store keeps across its two files). */
+const HISTORY_KEEP = 1000;
 /** NT statuses for "this server or file system has no hard links": the store copies instead. */
 const NO_LINKS = new Set([0xc00000bb, 0xc0000010, 0xc000000d, 0xc0000022, 0xc0000061]);
 const NAME_COLLISION = 0xc0000035;
@@ -72,7 +75,7 @@ export function createSmbStore(spec: string, options: SmbStoreOptions): Store & 
   const meta = remote(METADATA_DIR);
   const priv = `${meta}/${PRIVATE_DIR}`;
   const dirs = { objects: `${priv}/objects`, manifests: `${priv}/manifests`, tmp: `${priv}/tmp` };
-  const files = { journal: `${priv}/journal.json`, journalManifest: `${priv}/journal.manifest.json`, state: `${priv}/state.json`, lock: `${priv}/lock` };
+  const files = { journal: `${priv}/journal.json`, journalManifest: `${priv}/journal.manifest.json`, state: `${priv}/state.json`, lock: `${priv}/lock`, history: `${priv}/${HISTORY_NAME}` };
   /** How a path on the share is named in messages: the store's label and the path below it. */
   const shown = (path: string) => `${label}${base === "" ? path : path.slice(base.length + 1)}`;
   const objectPath = (sha256: string) => `${dirs.objects}/${sha256}`;
@@ -275,7 +278,7 @@ export function createSmbStore(spec: string, options: SmbStoreOptions): Store & 
   /** Removes temp files a crashed process left: staging temps, and the writer's `.NAME.*.um-part` beside metadata files. */
   async function clearTemps(): Promise<void> {
     const leftovers: string[] = [];
-    for (const dir of [dirs.tmp, meta, priv, dirs.manifests]) {
+    for (const dir of [dirs.tmp, meta, priv, dirs.manifests, dirs.objects]) {
       const entries = await client.readdir(dir).catch((err: unknown) => (err instanceof NotFoundError ? [] : Promise.reject(err)));
       for (const e of entries) if (!e.isDirectory && (dir === dirs.tmp || e.name.endsWith(".um-part"))) leftovers.push(`${dir}/${e.name}`);
     }
@@ -314,18 +317,14 @@ export function createSmbStore(spec: string, options: SmbStoreOptions): Store & 
       if (failure !== undefined) throw failure;
     }
     await guard(`staging ${key}`, prepare);
-    // With the hash known the body is written straight under its object name; otherwise under a temp name first.
-    const target = expect.sha256 !== undefined ? objectPath(expect.sha256) : tmpName("receive");
+    // Named by its hash once the last byte is in and checked: the rename goes through the open handle.
     try {
-      await client.writeFile(target, verified());
+      await client.writeFile(objectPath(expect.sha256 ?? "receive"), verified(), { finalName: () => objectPath(sha256) });
     } catch (err) {
       if (failure !== undefined) throw failure;
       throw storeError(err, label, `staging ${key}`);
     }
-    await guard(`staging ${key}`, async () => {
-      if (target !== objectPath(sha256)) await client.rename(target, objectPath(sha256), { replace: true });
-      (await objectIndex()).set(sha256, size);
-    });
+    (await guard(`staging ${key}`, objectIndex)).set(sha256, size);
     return { sha256, size };
   }
 
@@ -379,6 +378,16 @@ export function createSmbStore(spec: string, options: SmbStoreOptions): Store & 
         await prepare();
         await client.writeFile(files.state, Buffer.from(renderState(state), "utf8"));
       }),
+
+    // A share has no append of ours: the history is rewritten whole (it is small), keeping the newest records.
+    appendHistory: (record) =>
+      guard("recording the run", async () => {
+        await prepare();
+        const records = parseHistory((await readText(files.history, 4 * HISTORY_ROTATE_BYTES)) ?? "");
+        const lines = [...records, record].slice(-HISTORY_KEEP).map(historyLine);
+        await client.writeFile(files.history, Buffer.from(lines.join(""), "utf8"));
+      }),
+    readHistory: () => guard("reading the history", async () => parseHistory((await readText(files.history, 4 * HISTORY_ROTATE_BYTES)) ?? "")),
 
     hasObject: (sha256, size) => guard("reading staged objects", async () => (await objectIndex()).get(sha256) === size),
     // An interrupted download starts over: a partial on a share cannot be reopened for appending by this client.

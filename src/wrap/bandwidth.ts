@@ -9,14 +9,16 @@ export interface RateLimiter {
 }
 
 /**
- * A token bucket refilled at `bytesPerSecond`, holding at most one second's worth, so a burst after
- * an idle spell is bounded too. `clock` and `sleep` are injectable for tests.
+ * A token bucket refilled at the current rate, holding at most one second's worth, so a burst after
+ * an idle spell is bounded too. The rate is a number or, for a timetable, a function asked at every
+ * take (undefined: no cap at the moment). `clock` and `sleep` are injectable for tests.
  */
-export function createRateLimiter(bytesPerSecond: number, clock: () => number = () => performance.now(), sleep: Sleep = realSleep): RateLimiter {
-  let tokens = bytesPerSecond;
+export function createRateLimiter(rate: number | (() => number | undefined), clock: () => number = () => performance.now(), sleep: Sleep = realSleep): RateLimiter {
+  const current = typeof rate === "number" ? () => rate : rate;
+  let tokens = current() ?? 0;
   let last = clock();
   let queue: Promise<void> = Promise.resolve();
-  const refill = () => {
+  const refill = (bytesPerSecond: number) => {
     const now = clock();
     tokens = Math.min(bytesPerSecond, tokens + ((now - last) * bytesPerSecond) / 1000);
     last = now;
@@ -24,11 +26,18 @@ export function createRateLimiter(bytesPerSecond: number, clock: () => number = 
   return {
     take(bytes) {
       const turn = queue.then(async () => {
-        refill();
+        const bytesPerSecond = current();
+        if (bytesPerSecond === undefined) {
+          // No cap now: the bucket starts full when a capped period begins.
+          last = clock();
+          tokens = Number.POSITIVE_INFINITY;
+          return;
+        }
+        refill(bytesPerSecond);
         tokens -= bytes;
         if (tokens < 0) {
           await sleep(Math.ceil((-tokens * 1000) / bytesPerSecond));
-          refill();
+          refill(bytesPerSecond);
         }
       });
       queue = turn;

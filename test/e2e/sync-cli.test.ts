@@ -73,6 +73,14 @@ describe("sync from a folder", () => {
     expect(none.stderr).toMatch(/127\.0\.0\.1:9/);
   });
 
+  it("with --trust, refuses a source that holds no manifest at all (dropping the manifest must not get around the signature)", async () => {
+    expect((await runCli(["keygen", "--out", join(dir, "vendor")])).code).toBe(0);
+    const r = await runCli(["sync", "--source", up, "--dest", mirror, "--trust", join(dir, "vendor.pub")]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/holds no manifest, and --trust takes only a signed one/);
+    await expect(readFile(join(mirror, "four.dat"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
   it("names a bad flag or setting and exits 2", async () => {
     for (const [args, message] of [
       [["sync", "--dest", mirror], /--source/],

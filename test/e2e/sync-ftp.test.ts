@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { readFile, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, scratchDir, writeTree } from "../support/cli.js";
+import { jsonEvents, runCli, scratchDir, writeTree } from "../support/cli.js";
 import { FTP_SKIP_REASON, ftpFolder, ftpService, ftpUrl, startFtpCuttingProxy } from "../servers/ftp-service.js";
 
 const service = ftpService();
@@ -15,12 +15,7 @@ interface Event {
   offset?: number;
   summary?: { result: string; added: number; updated: number; removed: number };
 }
-const events = (stdout: string): Event[] =>
-  stdout
-    .trim()
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Event);
+const events = (stdout: string) => jsonEvents<Event>(stdout);
 const started = (stdout: string) =>
   events(stdout)
     .filter((e) => e.type === "file:start")

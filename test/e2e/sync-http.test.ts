@@ -333,6 +333,24 @@ describe.concurrent("sync over HTTP", () => {
     await expectClean();
   });
 
+  it("places content the mirror already publishes under another path (moved or copied upstream) without downloading it", async ({ onTestFinished }) => {
+    const { seed, upstream, tree, serve, sync, ofType, expectClean, mirrorFiles } = await harness(onTestFinished);
+    await seed();
+    const server = await serve(upstream);
+    await sync([server.url]);
+    server.requests.length = 0;
+    // The big file moves to a new name and gets a copy; the old name goes.
+    const moved = { "moved/daily.cvd": tree[FAULTY] ?? "", "moved/copy.cvd": tree[FAULTY] ?? "" };
+    await makeUpstream(upstream, moved, { remove: [FAULTY] });
+    const summary = await sync([server.url]);
+    expect(summary).toMatchObject({ result: "updated", added: 2, removed: 1 });
+    expect(server.requests.map((r) => r.path)).toEqual([MANIFEST_PATH]);
+    expect(ofType("file:done").filter((e) => e.reused).map((e) => e.path).sort()).toEqual(["moved/copy.cvd", "moved/daily.cvd"]);
+    const expected = Object.fromEntries(Object.entries({ ...tree, ...moved }).filter(([p]) => p !== FAULTY));
+    expect(await mirrorFiles()).toEqual(asBuffers(expected));
+    await expectClean();
+  });
+
   it("never stores a 403 HTML page as the file", async ({ onTestFinished }) => {
     const { seed, upstream, mirror, store, serve, syncFails } = await harness(onTestFinished);
     await seed();

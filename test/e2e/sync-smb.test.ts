@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_HTTP_OPTIONS } from "../../src/net/http-options.js";
 import { createSmbSource } from "../../src/sources/smb.js";
-import { runCli, scratchDir, writeTree } from "../support/cli.js";
+import { jsonEvents, runCli, scratchDir, writeTree } from "../support/cli.js";
 import { SMB_SKIP_REASON, smbFolder, smbService, smbUrl } from "../servers/smb-service.js";
 
 const service = smbService();
@@ -16,12 +16,7 @@ interface Event {
   path?: string;
   summary?: { result: string; added: number; updated: number; removed: number };
 }
-const events = (stdout: string): Event[] =>
-  stdout
-    .trim()
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Event);
+const events = (stdout: string) => jsonEvents<Event>(stdout);
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
-import { hasCommand, runCli, scratchDir } from "../support/cli.js";
+import { hasCommand, jsonEvents, runCli, scratchDir } from "../support/cli.js";
 import { MODES, prng, runAndKill } from "../support/kill-points.js";
 import { payloadTree, whichTree } from "../support/payload-tree.js";
 import { makeKeyPair, makeUpstream, startVendorServer, type VendorServer } from "../servers/vendor-server.js";
@@ -21,12 +21,7 @@ interface Event {
   type: string;
   summary?: { result: string; added: number; updated: number; removed: number };
 }
-const events = (stdout: string): Event[] =>
-  stdout
-    .trim()
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Event);
+const events = (stdout: string) => jsonEvents<Event>(stdout);
 
 const BIG = 64 * 1024;
 const pad = (i: number) => String(i).padStart(2, "0");
@@ -110,7 +105,7 @@ describe.skipIf(service === undefined)("sync into an SMB share (Samba)", () => {
       expect(verified.code, verified.stdout + verified.stderr).toBe(0);
     } else console.warn(`not cross-checked with smbclient: ${SMBCLIENT_SKIP}`);
     // No lock, journal or temp file is left behind.
-    const leftovers = async () => (await readdir(join(dest.local, ".update-mirror", "private"))).filter((n) => n !== "state.json" && n !== "objects" && n !== "manifests" && n !== "tmp");
+    const leftovers = async () => (await readdir(join(dest.local, ".update-mirror", "private"))).filter((n) => n !== "state.json" && n !== "history.jsonl" && n !== "objects" && n !== "manifests" && n !== "tmp");
     expect(await leftovers()).toEqual([]);
     expect(await readdir(join(dest.local, ".update-mirror", "private", "tmp"))).toEqual([]);
 

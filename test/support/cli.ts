@@ -47,3 +47,12 @@ export async function writeTree(root: string, tree: Record<string, string | Buff
 export function hasCommand(command: string): boolean {
   return (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && existsSync(join(dir, command)));
 }
+
+/** The NDJSON events a `--json` run printed on stdout (other lines left out). */
+export function jsonEvents<T>(stdout: string): T[] {
+  return stdout
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as T);
+}

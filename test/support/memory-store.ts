@@ -3,7 +3,10 @@ import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { IntegrityError, LockedError, NotFoundError } from "../../src/core/errors.js";
 import { type Manifest, parseManifest, serializeManifest } from "../../src/core/manifest.js";
-import type { Committed, ManifestSigner, MirrorState, ReceiveExpectation, Store } from "../../src/core/store.js";
+import type { Committed, ManifestSigner, MirrorState, ReceiveExpectation, RunRecord, Store } from "../../src/core/store.js";
+
+/** Runs the history keeps, like the real stores' bound. */
+const HISTORY_KEEP = 1000;
 
 export interface MemoryStoreOptions {
   /** The store's label (default "memory"). */
@@ -44,6 +47,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const generations = new Map<number, Generation>();
   let committed: (Generation & { signed: boolean }) | undefined;
   let state: MirrorState = structuredClone(EMPTY_STATE);
+  const history: RunRecord[] = [];
   let holder: { host: string; pid: number; started: string; command: string; token: symbol } | undefined;
 
   /** Verified content with this hash, wherever the store holds it: an object or a committed file. */
@@ -131,6 +135,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
 
     async writeState(next) {
       state = structuredClone(next);
+    },
+
+    async appendHistory(record) {
+      history.push(structuredClone(record));
+      if (history.length > HISTORY_KEEP) history.splice(0, history.length - HISTORY_KEEP);
+    },
+
+    async readHistory() {
+      return structuredClone(history);
     },
 
     async hasObject(sha256, size) {

@@ -24,7 +24,8 @@ const ALLOWED: Record<string, string[]> = {
   engine: ["core", "crypto", "mirror", "wrap", "version"],
   serve: ["core", "fs", "mirror", "net", "config", "crypto"],
   cli: ["core", "config", "crypto", "engine", "net", "wrap", "commands", "version"],
-  commands: ["core", "archive", "config", "crypto", "mirror", "engine", "net", "sources", "stores", "wrap", "cli", "serve", "version"],
+  jobs: ["core", "config", "engine", "cli", "wrap"],
+  commands: ["core", "archive", "config", "crypto", "mirror", "engine", "net", "sources", "stores", "wrap", "cli", "serve", "jobs", "version"],
 };
 
 function sourceFiles(dir: string): string[] {

@@ -3,10 +3,10 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { problemsOf } from "../support/config-problems.js";
 import { defaultConfig, loadConfigFile, validateConfig } from "../../src/config/load.js";
 import { renderConfigJsonSchema } from "../../src/config/schema.js";
 import { resolveSecret } from "../../src/config/secrets.js";
-import { ConfigError } from "../../src/core/errors.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -16,15 +16,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function problemsOf(doc: unknown): readonly string[] {
-  try {
-    validateConfig(doc, "t.json");
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("config", () => {
   it("defaults to no tag rules", () => {
