@@ -2,12 +2,8 @@
 import type { Argv, CommandModule } from "yargs";
 import { createRuntime, type GlobalArgs } from "../cli/runtime.js";
 import { RefusedPlanError } from "../core/errors.js";
-import { loadPublicKey } from "../crypto/keys.js";
 import type { TargetFile } from "../engine/plan.js";
-import { DELTA_NAME, type DeltaInfo, parseDelta } from "../mirror/delta.js";
-import { METADATA_DIR } from "../mirror/layout.js";
-import { openMediumSource } from "../sources/registry.js";
-import { runReplica } from "./replica.js";
+import type { DeltaInfo } from "../mirror/delta.js";
 
 interface ImportArgs extends GlobalArgs {
   medium: string;
@@ -55,6 +51,14 @@ export const importCommand: CommandModule<GlobalArgs, ImportArgs> = {
       .example("$0 import /media/usb/delta.zip --to /srv/inside-mirror --trust dmz.pub", "a delta archive"),
   handler: async (args) => {
     const rt = createRuntime(args);
+    // Loaded on use, so `--help` and other commands do not pay for every source kind and the engine.
+    const [{ loadPublicKey }, { DELTA_NAME, parseDelta }, { METADATA_DIR }, { openMediumSource }, { runReplica }] = await Promise.all([
+      import("../crypto/keys.js"),
+      import("../mirror/delta.js"),
+      import("../mirror/layout.js"),
+      import("../sources/registry.js"),
+      import("./replica.js"),
+    ]);
     const trustKeys = await Promise.all((args.trust ?? []).map((file) => loadPublicKey(file)));
     if (trustKeys.length === 0) rt.logger.warn({ medium: args.medium }, "importing without --trust: where the medium came from is not checked");
     const source = await openMediumSource(args.medium);

@@ -124,6 +124,8 @@ export async function runJob(options: JobRunOptions): Promise<JobOutcome> {
   options.signal?.removeEventListener("abort", stop);
   const exitCode = code ?? (signal === "SIGTERM" || signal === "SIGINT" ? EXIT.stopped : EXIT.internal);
   if (code === null) error ??= `the job's process was stopped by ${signal}`;
+  // A run that ended well may still have said something on the way (a stop notice that came too late).
+  if (exitCode === EXIT.ok) error = undefined;
   const result: JobOutcome["result"] =
     exitCode === EXIT.ok ? (summary?.result === "partial" ? "partial" : (summary?.result ?? "unchanged")) : exitCode === EXIT.partial && summary ? "partial" : "failed";
   const outcome: JobOutcome = { name, exitCode, result, ...(summary && { summary }), ...(error !== undefined && { error }), hooks: [], started, finished: new Date().toISOString() };

@@ -1,8 +1,10 @@
-// The Source conformance suite against every kind: a folder, the HTTP source over a plain vendor server and over our own `serve`, and exported archives.
-import { readFile, rm, stat, symlink } from "node:fs/promises";
+// The Source conformance suite against every kind: the in-memory source of unit tests, a folder, the HTTP source over a plain vendor server (nginx- and Apache-style listings) and over our own `serve`, exported archives, FTP and SMB.
+import { mkdtemp, readFile, rm, stat, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type ArchiveInput, writeArchive } from "../../src/archive/writer.js";
+import { InputRefusedError, NotFoundError, SourceError } from "../../src/core/errors.js";
 import { walkTree } from "../../src/fs/walk.js";
 import { openArchiveSource } from "../../src/sources/archive.js";
 import { DEFAULT_HTTP_OPTIONS, type HttpOptions } from "../../src/net/http-options.js";
@@ -11,13 +13,87 @@ import { createFolderSource } from "../../src/sources/folder.js";
 import { openSources } from "../../src/sources/registry.js";
 import { copyTree, type FtpServer, FTP_SKIP_REASON, ftpFolder, ftpMlsdServer, ftpService, ftpUrl, startFtpCuttingProxy } from "../servers/ftp-service.js";
 import { copyTree as copySmbTree, SMB_SKIP_REASON, smbFolder, smbService, smbUrl, startSmbCuttingProxy } from "../servers/smb-service.js";
-import { startVendorServer } from "../servers/vendor-server.js";
+import type { ListingStyle } from "../servers/listing-styles.js";
+import { makeUpstream, startVendorServer } from "../servers/vendor-server.js";
+import { createMemorySource, type MemoryFile } from "../support/memory-source.js";
 import { startCuttingProxy } from "./cutting-proxy.js";
-import { describeSourceConformance } from "./source-suite.js";
+import { CONFORMANCE_TREE, describeSourceConformance } from "./source-suite.js";
 
 // Proxies from the environment must not capture requests to 127.0.0.1.
 const HTTP: HttpOptions = { ...DEFAULT_HTTP_OPTIONS, useEnvProxy: false, connectTimeoutMs: 5_000, headersTimeoutMs: 10_000, idleTimeoutMs: 10_000 };
 const SILENT = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** The published folder (payload and public metadata, nothing private) as the map a memory source holds. */
+async function filesOf(root: string): Promise<Map<string, MemoryFile>> {
+  const { files } = await walkTree(root, { skip: (rel, isDir) => isDir && rel === ".update-mirror/private" });
+  return new Map(await Promise.all(files.map(async (f) => [f.path, { data: await readFile(f.absPath), mtimeMs: f.mtimeMs }] as const)));
+}
+
+describeSourceConformance(
+  "memory (test/support/memory-source.ts, for unit tests)",
+  async (root) => {
+    const source = createMemorySource(await filesOf(root));
+    return { source, cutNextBody: (path) => source.cutNext(path), close: () => source.close() };
+  },
+  {
+    rangeReads: true,
+    list: true,
+    ifRange: true,
+    capsAtExpectedSize: true,
+    cutBody: true,
+    seesNewCommits: { unsupported: "a memory source holds the map it was given, and the suite commits on disk; a unit test publishes a new version with replace()" },
+  },
+);
+
+// What the suite cannot reach on a memory source, since its tree is always published and never changes under it.
+describe("memory source beyond the suite", () => {
+  const manifestOf = async (tree: Record<string, Buffer>) => {
+    const dir = await mkdtemp(join(tmpdir(), "um-memory-"));
+    try {
+      await makeUpstream(dir, tree);
+      return await filesOf(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+
+  it("probes none without a manifest, reads metadata files whole, and never serves private ones", async () => {
+    const source = createMemorySource({ "a.txt": "a\n", ".update-mirror/delta.json": "{}", ".update-mirror/private/journal.json": "{}" });
+    expect(await source.probeManifest(undefined, { signature: true })).toEqual({ kind: "none" });
+    expect((await source.readMetadata?.("delta.json"))?.toString()).toBe("{}");
+    expect(await source.readMetadata?.("SHA256SUMS")).toBeUndefined();
+    expect(await source.readMetadata?.("private/journal.json")).toBeUndefined();
+    await expect(source.open(".update-mirror/private/journal.json")).rejects.toBeInstanceOf(NotFoundError);
+    expect(await source.list()).toEqual([{ path: "a.txt", size: 2 }]);
+  });
+
+  it("after replace(), the old validator fetches the new manifest and the old file validator is stale", async () => {
+    const first = await manifestOf({ "a.txt": Buffer.from("one\n") });
+    const source = createMemorySource(first);
+    const probed = await source.probeManifest(undefined);
+    if (probed.kind !== "manifest") throw new Error(`expected a manifest, got ${probed.kind}`);
+    const opened = await source.open("a.txt");
+    source.replace(await manifestOf({ "a.txt": Buffer.from("two, longer\n") }));
+    const next = await source.probeManifest(probed.upstream.validator);
+    expect(next.kind === "manifest" && next.upstream.manifest.files[0]?.size).toBe(12);
+    const restarted = await source.open("a.txt", { offset: 2, ifRange: opened.validator as string });
+    expect(restarted.offset).toBe(0);
+  });
+
+  it("without rangeReads every open starts at 0; unsafe or clashing names refuse the listing", async () => {
+    const plain = createMemorySource({ "a.txt": "abc" }, { rangeReads: false });
+    expect((await plain.open("a.txt", { offset: 1 })).offset).toBe(0);
+    await expect(createMemorySource({ "a/../b": "x" }).list()).rejects.toBeInstanceOf(InputRefusedError);
+    await expect(createMemorySource({ "A.txt": "x", "a.txt": "y" }).list()).rejects.toBeInstanceOf(InputRefusedError);
+  });
+
+  it("fails every call once closed", async () => {
+    const source = createMemorySource({ "a.txt": "a" });
+    await source.close();
+    await expect(source.open("a.txt")).rejects.toBeInstanceOf(SourceError);
+    await expect(source.list()).rejects.toBeInstanceOf(SourceError);
+  });
+});
 
 describeSourceConformance("folder", async (root) => ({ source: createFolderSource(root), close: async () => undefined }), {
   rangeReads: true,
@@ -28,22 +104,51 @@ describeSourceConformance("folder", async (root) => ({ source: createFolderSourc
   seesNewCommits: true,
 });
 
-describeSourceConformance(
-  "http over the vendor test server",
-  async (root) => {
-    const server = await startVendorServer(root);
+// The vendor server in two listing styles: nginx states exact sizes, Apache rounds them above 1 KiB.
+const LISTINGS: readonly (readonly [ListingStyle, string])[] = [
+  ["nginx", "nginx"],
+  ["apache", "Apache"],
+];
+for (const [style, shown] of LISTINGS) {
+  describeSourceConformance(
+    `http over the vendor test server (${shown}-style listing)`,
+    async (root) => {
+      const server = await startVendorServer(root, { listing: style });
+      const opened = openSources([server.url], HTTP);
+      return {
+        source: opened.sources[0] as NonNullable<(typeof opened.sources)[0]>,
+        cutNextBody: (path) => server.setFault(path, { kind: "truncate", times: 1 }),
+        async close() {
+          await opened.close();
+          await server.close();
+        },
+      };
+    },
+    { rangeReads: true, list: true, ifRange: true, capsAtExpectedSize: true, cutBody: true, seesNewCommits: true },
+  );
+
+  // The suite's list() test compares paths and sizes only, which a source reading the manifest would
+  // also pass: this pins that the vendor kinds get them by crawling the pages.
+  it(`http list() over the ${shown}-style vendor listing crawls its pages, never the manifest`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), "um-crawl-"));
+    const server = await startVendorServer(dir, { listing: style });
     const opened = openSources([server.url], HTTP);
-    return {
-      source: opened.sources[0] as NonNullable<(typeof opened.sources)[0]>,
-      cutNextBody: (path) => server.setFault(path, { kind: "truncate", times: 1 }),
-      async close() {
-        await opened.close();
-        await server.close();
-      },
-    };
-  },
-  { rangeReads: true, list: true, ifRange: true, capsAtExpectedSize: true, cutBody: true, seesNewCommits: true },
-);
+    try {
+      await makeUpstream(dir, CONFORMANCE_TREE);
+      const entries = await (opened.sources[0] as NonNullable<(typeof opened.sources)[0]>).list();
+      expect(entries.map((e) => e.path).sort()).toEqual(Object.keys(CONFORMANCE_TREE).sort());
+      const asked = server.requests.map((r) => `${r.method} /${r.path}`);
+      expect(asked).toContain("GET /deep/a/b/c/d/e/f/g/");
+      expect(asked.filter((r) => r.includes(".update-mirror"))).toEqual([]);
+      // Only the pages, and a HEAD for what a page did not state in bytes (Apache rounds above 1 KiB).
+      expect(asked.filter((r) => !(r === "GET /" || (r.startsWith("GET ") && r.endsWith("/"))))).toEqual(style === "apache" ? ["HEAD /big.bin"] : []);
+    } finally {
+      await opened.close();
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 describeSourceConformance(
   "http over update-mirror serve",
