@@ -1,6 +1,5 @@
 // `export`: copy a mirror onto removable media — a folder that is itself a mirror, or one .zip/.tar archive, whole or a delta.
 import type { Argv, CommandModule } from "yargs";
-import { join } from "node:path";
 import { createRuntime, type GlobalArgs, type Runtime } from "../cli/runtime.js";
 import type { RunRecord } from "../core/store.js";
 import type { RunSummary } from "../engine/events.js";
@@ -46,17 +45,13 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
   handler: async (args) => {
     const rt = createRuntime(args);
     const started = new Date().toISOString();
-    // Recorded in the source mirror's history (the medium leaves), by one appended line: no lock of the
-    // mirror is needed, so an export never stops a scheduled sync.
+    // Recorded in the source mirror's history (the medium leaves). A folder store appends one line, so no
+    // lock of the mirror is needed and an export never stops a scheduled sync.
     const record = async (result: RunRecord["result"], summary?: RunSummary, error?: unknown) => {
       if (args["dry-run"]) return;
-      const [{ appendHistoryFile, HISTORY_NAME }, { mirrorLayout }, { runRecord }] = await Promise.all([
-        import("../stores/history-file.js"),
-        import("../mirror/layout.js"),
-        import("../engine/run-record.js"),
-      ]);
+      const [{ createFolderStore }, { runRecord }] = await Promise.all([import("../stores/folder.js"), import("../engine/run-record.js")]);
       const entry = runRecord({ command: "export", job: args["as-job"] }, started, new Date().toISOString(), result, summary, error);
-      await appendHistoryFile(join(mirrorLayout(args.mirror).privateDir, HISTORY_NAME), entry).catch((err: unknown) => {
+      await createFolderStore(args.mirror).appendHistory(entry).catch((err: unknown) => {
         rt.logger.warn({ err }, "the export could not be recorded in the mirror's history");
       });
     };

@@ -6,7 +6,8 @@ import { parseDuration } from "../core/duration.js";
 import { UpdateMirrorError, UsageError } from "../core/errors.js";
 import { CONFIG_FLAG_HELP } from "../config/paths.js";
 import type { Config } from "../config/schema.js";
-import type { Committed, MirrorState, Store } from "../core/store.js";
+import type { Committed, MirrorState } from "../core/store.js";
+import { type OpenedTarget, openTarget } from "./target-store.js";
 
 interface StatusArgs extends GlobalArgs {
   dest?: string | undefined;
@@ -165,7 +166,7 @@ export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
 
 /** The check as the flags ask: one destination, one job, or every job. Throws UsageError/ConfigError. */
 async function statusOnce(args: StatusArgs): Promise<void> {
-  const [{ defaultConfig, loadConfigOrDefault }, { openTarget }, { jobNamed, jobTarget }] = await Promise.all([import("../config/load.js"), import("./target-store.js"), import("../jobs/argv.js")]);
+  const [{ defaultConfig, loadConfigOrDefault }, { jobNamed, jobTarget }] = await Promise.all([import("../config/load.js"), import("../jobs/argv.js")]);
   const rt = createRuntime(args);
   if (args.dest !== undefined && args.job !== undefined) throw new UsageError("give --dest or --job, not both");
   const thresholds = (warn: string | undefined, crit: string | undefined) => {
@@ -192,7 +193,7 @@ async function statusOnce(args: StatusArgs): Promise<void> {
   const reports: StatusReport[] = [];
   for (const target of targets) {
     const { warnMs, critMs } = thresholds(target.warn, target.crit);
-    reports.push(await reportFor(target, config, warnMs, critMs, openTarget));
+    reports.push(await reportFor(target, config, warnMs, critMs));
   }
   if (args.dest !== undefined || args.job !== undefined) {
     const report = reports[0] as StatusReport;
@@ -216,9 +217,8 @@ async function reportFor(
   config: Config,
   warnMs: number,
   critMs: number,
-  openTarget: (path: string, config: Config, kind?: "mirror" | "endpoint") => Promise<{ store: Store; kind: "mirror" | "endpoint" }>,
 ): Promise<StatusReport> {
-  let opened: { store: Store; kind: "mirror" | "endpoint" } | undefined;
+  let opened: OpenedTarget | undefined;
   try {
     opened = await openTarget(target.path, config, target.kind);
     let state = await opened.store.readState();
@@ -227,9 +227,8 @@ async function reportFor(
       const runs = (await opened.store.readHistory()).filter((r) => r.job === target.job);
       const lastRun = runs.at(-1);
       const lastSuccess = runs.filter((r) => r.result === "updated" || r.result === "unchanged").at(-1)?.finished;
-      state = { ...state, ...(lastRun ? { lastRun } : {}), ...(lastSuccess !== undefined ? { lastSuccess } : {}) };
-      if (!lastRun) delete state.lastRun;
-      if (lastSuccess === undefined) delete state.lastSuccess;
+      const { lastRun: _mirrorsRun, lastSuccess: _mirrorsSuccess, ...rest } = state;
+      state = { ...rest, ...(lastRun && { lastRun }), ...(lastSuccess !== undefined && { lastSuccess }) };
     }
     const report = statusReport(opened.store.label, opened.kind, await opened.store.readCommitted(), state, new Date(), warnMs, critMs);
     return { ...report, ...(target.job !== undefined && { job: target.job }) };

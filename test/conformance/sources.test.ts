@@ -227,24 +227,23 @@ if (ftp === undefined || mlsd === undefined) {
   };
   const ftpSecrets = { ftp: { password: service.password } };
 
-  describeSourceConformance(
-    "ftp (vsftpd, LIST + MDTM, through a cutting proxy)",
-    async (root) => {
-      const folder = await publish(root, "conformance-ftp");
-      const proxy = await startFtpCuttingProxy({ host: service.url.hostname, port: Number(service.url.port) });
-      const opened = openSources([ftpUrl(service, folder.name, "ftp", "127.0.0.1", String(proxy.port))], HTTP, ftpSecrets);
-      return {
-        source: opened.sources[0] as NonNullable<(typeof opened.sources)[0]>,
-        cutNextBody: (path) => proxy.cutNext(path),
-        async close() {
-          await opened.close();
-          await proxy.close();
-          await folder.remove();
-        },
-      };
-    },
-    { ...FTP_OPTIONS, cutBody: true },
-  );
+  /** A source over `server` through a proxy that can cut a data connection, for the plain-FTP kinds. */
+  const throughCuttingProxy = (server: FtpServer, prefix: string) => async (root: string) => {
+    const folder = await publish(root, prefix, server);
+    const proxy = await startFtpCuttingProxy({ host: server.url.hostname, port: Number(server.url.port) });
+    const opened = openSources([ftpUrl(server, folder.name, "ftp", "127.0.0.1", String(proxy.port))], HTTP, { ftp: { password: server.password } });
+    return {
+      source: opened.sources[0] as NonNullable<(typeof opened.sources)[0]>,
+      cutNextBody: (path: string) => proxy.cutNext(path),
+      async close() {
+        await opened.close();
+        await proxy.close();
+        await folder.remove();
+      },
+    };
+  };
+
+  describeSourceConformance("ftp (vsftpd, LIST + MDTM, through a cutting proxy)", throughCuttingProxy(service, "conformance-ftp"), { ...FTP_OPTIONS, cutBody: true });
 
   describeSourceConformance(
     "ftps (vsftpd, explicit TLS with the test CA)",
@@ -262,24 +261,7 @@ if (ftp === undefined || mlsd === undefined) {
     { ...FTP_OPTIONS, cutBody: { unsupported: "the control channel of FTPS is encrypted, so the test proxy cannot find its data connections; the plain FTP runs cover the cut" } },
   );
 
-  describeSourceConformance(
-    "ftp (pure-ftpd, MLSD, through a cutting proxy)",
-    async (root) => {
-      const folder = await publish(root, "conformance-mlsd", mlsdServer);
-      const proxy = await startFtpCuttingProxy({ host: mlsdServer.url.hostname, port: Number(mlsdServer.url.port) });
-      const opened = openSources([ftpUrl(mlsdServer, folder.name, "ftp", "127.0.0.1", String(proxy.port))], HTTP, { ftp: { password: mlsdServer.password } });
-      return {
-        source: opened.sources[0] as NonNullable<(typeof opened.sources)[0]>,
-        cutNextBody: (path) => proxy.cutNext(path),
-        async close() {
-          await opened.close();
-          await proxy.close();
-          await folder.remove();
-        },
-      };
-    },
-    { ...FTP_OPTIONS, cutBody: true },
-  );
+  describeSourceConformance("ftp (pure-ftpd, MLSD, through a cutting proxy)", throughCuttingProxy(mlsdServer, "conformance-mlsd"), { ...FTP_OPTIONS, cutBody: true });
 }
 
 // SMB against the real Samba of .ci/samba.sh (default settings: NTLMv2 only, async I/O on, so reads meet
