@@ -15,7 +15,7 @@ interface HistoryArgs extends GlobalArgs {
 }
 
 /** One run as a line: when, what, how it ended, and what changed. */
-export function historyLine(r: RunRecord): string {
+export function runLine(r: RunRecord): string {
   const seconds = Math.max(0, Math.round((Date.parse(r.finished) - Date.parse(r.started)) / 1000));
   const parts = [r.started, r.command ?? "sync", ...(r.job === undefined ? [] : [`[${r.job}]`]), r.result.toUpperCase()];
   if (r.version !== undefined) parts.push(`version ${r.version}${r.upstreamVersion === undefined ? "" : ` (upstream ${r.upstreamVersion})`}`);
@@ -60,6 +60,6 @@ export const historyCommand: CommandModule<GlobalArgs, HistoryArgs> = {
     if (args.last > 0) records = records.slice(-args.last);
     if (args.json) for (const r of records) rt.print(JSON.stringify(r));
     else if (records.length === 0) rt.print(`no runs recorded${args.job === undefined ? ` at ${store.label}` : ` for job ${args.job} (at ${store.label})`}`);
-    else for (const r of records) rt.print(historyLine(r));
+    else for (const r of records) rt.print(runLine(r));
   },
 };

@@ -9,7 +9,7 @@ import { defaultConfigPath } from "../config/paths.js";
 import { fsError, UsageError } from "../core/errors.js";
 
 /** The annotated example shipped with the package; a test keeps it valid. */
-export const INIT_TEMPLATE = fileURLToPath(new URL("../../config/init.jsonc", import.meta.url));
+const INIT_TEMPLATE = fileURLToPath(new URL("../../config/init.jsonc", import.meta.url));
 
 interface InitArgs extends GlobalArgs {
   config?: string | undefined;

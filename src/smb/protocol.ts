@@ -19,7 +19,7 @@ export interface SmbDirEntry extends SmbStat {
 }
 
 /** NT status codes we name; others are printed in hex. */
-export const STATUS_NAMES = new Map<number, string>([
+const STATUS_NAMES = new Map<number, string>([
   [0x00000000, "STATUS_SUCCESS"],
   [0x00000103, "STATUS_PENDING"],
   [0x80000005, "STATUS_BUFFER_OVERFLOW"],
