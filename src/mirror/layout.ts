@@ -17,7 +17,7 @@ export interface MirrorLayout {
   signature: string;
   sums: string;
   privateDir: string;
-  /** Verified content by SHA-256 (`objects/<hex>`): staged for a publish, or retained from earlier generations. */
+  /** Verified content by SHA-256 (`objects/<hex[0:2]>/<hex>`, see objectName): staged for a publish, or retained from earlier generations. */
   objectsDir: string;
   /** Retained previous manifests, `manifests/<version>.json`. */
   manifestsDir: string;
@@ -43,3 +43,22 @@ export function mirrorLayout(root: string): MirrorLayout {
     tmpDir: join(privateDir, "tmp"),
   };
 }
+
+/**
+ * An object's name below the objects folder: `<first two hex digits>/<hex>`. Sharded so no folder
+ * holds more than a few hundred objects at 40,000 files: creating names in one huge folder slows
+ * down on ext4 (after deletions), NTFS, and Samba, whose case-insensitive names cost a scan of the
+ * folder per new name. Always "/"-separated (path.join turns it into the platform's separator).
+ */
+export function objectName(sha256: string): string {
+  return `${sha256.slice(0, 2)}/${sha256}`;
+}
+
+/** The names of the 256 shard folders. */
+export const OBJECT_SHARDS: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** True for a shard folder's name in the objects folder. */
+export const isObjectShard = (name: string): boolean => /^[0-9a-f]{2}$/.test(name);
+
+/** True for an object's own name (64 lowercase hex digits). */
+export const isObjectHash = (name: string): boolean => /^[0-9a-f]{64}$/.test(name);

@@ -2,11 +2,11 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fsError } from "../core/errors.js";
-import { mirrorLayout } from "./layout.js";
+import { mirrorLayout, objectName } from "./layout.js";
 
 /**
  * Where a folder store keeps retained state below `.update-mirror/private/` (see docs/architecture.md):
- * `manifests/<version>.json` for each retained previous generation, and `objects/<sha256>` for
+ * `manifests/<version>.json` for each retained previous generation, and `objects/<ab>/<sha256>` for
  * verified content (staged for a publish, or kept for a retained generation). Readers other than the
  * store must treat both as read-only, and must not trust an object's bytes without checking them:
  * an object may still be being written, or torn by a crash.
@@ -26,7 +26,7 @@ export function retainedLayout(root: string): RetainedLayout {
     manifestsDir,
     objectsDir,
     manifest: (version) => join(manifestsDir, `${version}.json`),
-    object: (sha256) => join(objectsDir, sha256),
+    object: (sha256) => join(objectsDir, objectName(sha256)),
   };
 }
 

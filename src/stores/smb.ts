@@ -4,7 +4,7 @@ import { IntegrityError, IoError, NotFoundError, SourceError, UpdateMirrorError 
 import { eachLimit } from "../core/each-limit.js";
 import { MAX_MANIFEST_BYTES, type Manifest, parseManifest } from "../core/manifest.js";
 import type { Committed, ManifestSigner, ReceiveExpectation, Store } from "../core/store.js";
-import { MANIFEST_NAME, METADATA_DIR, PRIVATE_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
+import { isObjectHash, isObjectShard, MANIFEST_NAME, METADATA_DIR, OBJECT_SHARDS, objectName, PRIVATE_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
 import { commitMetadataWith, type MetadataWriter } from "../mirror/metadata.js";
 import { addManifestHashes, versionsFromNames } from "../mirror/retained.js";
 import type { HttpOptions } from "../net/http-options.js";
@@ -25,6 +25,8 @@ export interface SmbStoreOptions {
 // Renames on one connection in flight while placing; Samba answers them in parallel.
 const PLACE_CONCURRENCY = 8;
 const REMOVE_CONCURRENCY = 8;
+// Shard folders listed or made at once.
+const DIR_CONCURRENCY = 8;
 /** A journal lists every file placed and retained: a few hundred bytes per file. */
 const JOURNAL_LIMIT = 1024 * 1024 * 1024;
 const SMALL_LIMIT = 1024 * 1024;
@@ -78,22 +80,35 @@ export function createSmbStore(spec: string, options: SmbStoreOptions): Store & 
   const files = { journal: `${priv}/journal.json`, journalManifest: `${priv}/journal.manifest.json`, state: `${priv}/state.json`, lock: `${priv}/lock`, history: `${priv}/${HISTORY_NAME}` };
   /** How a path on the share is named in messages: the store's label and the path below it. */
   const shown = (path: string) => `${label}${base === "" ? path : path.slice(base.length + 1)}`;
-  const objectPath = (sha256: string) => `${dirs.objects}/${sha256}`;
+  const objectPath = (sha256: string) => `${dirs.objects}/${objectName(sha256)}`;
   const tmpName = (what: string) => `${dirs.tmp}/${what}.${randomBytes(6).toString("hex")}`;
 
-  /** Object name to size, listed once per store; kept current by every change this store makes. */
-  let objects: Promise<Map<string, number>> | undefined;
-  function objectIndex(): Promise<Map<string, number>> {
-    objects ??= client.readdir(dirs.objects).then(
-      (entries) => new Map(entries.filter((e) => !e.isDirectory).map((e) => [e.name, e.size])),
-      (err: unknown) => {
-        objects = undefined;
-        if (err instanceof NotFoundError) return new Map<string, number>();
-        throw err;
-      },
-    );
+  /**
+   * Object name to size, listed once per store (a readdir per shard folder) and kept current by every
+   * change this store makes; objects kept flat by version 0.1 are moved into their shards first.
+   */
+  let objects: Promise<{ index: Map<string, number>; shards: Set<string> }> | undefined;
+  function listObjects(): Promise<{ index: Map<string, number>; shards: Set<string> }> {
+    objects ??= (async () => {
+      const top = await client.readdir(dirs.objects).catch((err: unknown) => (err instanceof NotFoundError ? [] : Promise.reject(err)));
+      const shards = new Set(top.filter((e) => e.isDirectory && isObjectShard(e.name)).map((e) => e.name));
+      for (const e of top.filter((e) => !e.isDirectory && isObjectHash(e.name))) {
+        await client.mkdir(`${dirs.objects}/${e.name.slice(0, 2)}`);
+        await client.rename(`${dirs.objects}/${e.name}`, objectPath(e.name), { replace: true });
+        shards.add(e.name.slice(0, 2));
+      }
+      const index = new Map<string, number>();
+      await eachLimit([...shards], DIR_CONCURRENCY, async (shard) => {
+        for (const e of await client.readdir(`${dirs.objects}/${shard}`)) if (!e.isDirectory && isObjectHash(e.name)) index.set(e.name, e.size);
+      });
+      return { index, shards };
+    })().catch((err: unknown) => {
+      objects = undefined;
+      throw err;
+    });
     return objects;
   }
+  const objectIndex = async () => (await listObjects()).index;
 
   let prepared: Promise<void> | undefined;
   function prepare(): Promise<void> {
@@ -104,6 +119,27 @@ export function createSmbStore(spec: string, options: SmbStoreOptions): Store & 
       throw err;
     });
     return prepared;
+  }
+
+  /** prepare, and every shard folder made once per mirror, so objects are written without a mkdir each. */
+  let shardsReady: Promise<void> | undefined;
+  function prepareObjects(): Promise<void> {
+    shardsReady ??= (async () => {
+      await prepare();
+      const { shards } = await listObjects();
+      await eachLimit(
+        OBJECT_SHARDS.filter((shard) => !shards.has(shard)),
+        DIR_CONCURRENCY,
+        async (shard) => {
+          await client.mkdir(`${dirs.objects}/${shard}`);
+          shards.add(shard);
+        },
+      );
+    })().catch((err: unknown) => {
+      shardsReady = undefined;
+      throw err;
+    });
+    return shardsReady;
   }
 
   /** Folders known to exist, so placing 40,000 files does not ask for each file's folder again. */
@@ -161,7 +197,7 @@ export function createSmbStore(spec: string, options: SmbStoreOptions): Store & 
   const tree: JournalTree = {
     label,
     placeConcurrency: PLACE_CONCURRENCY,
-    prepare,
+    prepare: prepareObjects,
     holdsObject: async (sha256) => (await objectIndex()).has(sha256),
     payloadExists: (path) => exists(remote(path)),
 
@@ -316,10 +352,10 @@ export function createSmbStore(spec: string, options: SmbStoreOptions): Store & 
       else if (expect.sha256 !== undefined && sha256 !== expect.sha256) failure = new IntegrityError(`${label}: ${key}: SHA-256 ${sha256}, expected ${expect.sha256}; refused`);
       if (failure !== undefined) throw failure;
     }
-    await guard(`staging ${key}`, prepare);
+    await guard(`staging ${key}`, prepareObjects);
     // Named by its hash once the last byte is in and checked: the rename goes through the open handle.
     try {
-      await client.writeFile(objectPath(expect.sha256 ?? "receive"), verified(), { finalName: () => objectPath(sha256) });
+      await client.writeFile(tmpName("receive"), verified(), { finalName: () => objectPath(sha256) });
     } catch (err) {
       if (failure !== undefined) throw failure;
       throw storeError(err, label, `staging ${key}`);

@@ -10,6 +10,7 @@ import { eachLimit } from "../core/each-limit.js";
 import { fsyncDir } from "../fs/atomic-write.js";
 import { fileDigest } from "../fs/file-digest.js";
 import { syncFileSystem } from "../fs/sync-fs.js";
+import { isObjectHash, isObjectShard, OBJECT_SHARDS, objectName } from "../mirror/layout.js";
 
 const CHUNK = 1 << 20;
 // Bodies up to this size are staged from memory in one go (see receiveSmall).
@@ -17,6 +18,8 @@ const SMALL_OBJECT = 64 * 1024;
 // Staged bytes between background flushes (see `staged`).
 const FLUSH_EVERY = 64 * 1024 * 1024;
 const REMOVE_CONCURRENCY = 8;
+// Shard folders listed or made at once.
+const DIR_CONCURRENCY = 8;
 
 // The callback form: one trip per step with less overhead than a FileHandle, at 40,000 files.
 const writeFileAsync = promisify(writeFileCallback);
@@ -29,7 +32,7 @@ export function isMissing(err: unknown): boolean {
 
 /** Where a store stages: every folder on the file system of the store's payload, so renames never cross devices. */
 export interface StagingDirs {
-  /** Verified content, `objects/<sha256>`. */
+  /** Verified content, `objects/<ab>/<sha256>` (mirror/layout.ts objectName). */
   objects: string;
   /** Downloads in progress, `partial/<key>` with a `.validator` sidecar. */
   partial: string;
@@ -42,7 +45,9 @@ export interface StagingDirs {
 /**
  * The staging area of one store. Objects written by this process are trusted; objects an earlier
  * process left are hashed once before use, since without a per-file fsync a power cut may have left
- * them with the right size and the wrong bytes. Throws IoError (via fsError) for storage failures.
+ * them with the right size and the wrong bytes. Every method is for the holder of the store's lock:
+ * the first listing also moves objects an earlier version kept unsharded into their shard folders.
+ * Throws IoError (via fsError) for storage failures.
  */
 export interface Staging {
   readonly dirs: StagingDirs;
@@ -64,34 +69,68 @@ export interface Staging {
   /** The Store contract's receive (core/store.ts). */
   receive(label: string, key: string, body: AsyncIterable<Uint8Array>, expect: ReceiveExpectation): Promise<{ sha256: string; size: number }>;
   freeBytes(): Promise<number>;
-  /** Makes the whole file system durable, or, without syncfs, at least the folders listed. */
+  /** Makes the whole file system durable, or, without syncfs, at least the folders listed and the shard folders written to. */
   makeDurable(dirsTouched: Iterable<string>): Promise<void>;
   /** Removes temp files a crashed process left; only under the store's lock. */
   clearTmp(): Promise<void>;
 }
 
 export function createStaging(dirs: StagingDirs): Staging {
-  const objectPath = (sha256: string) => join(dirs.objects, sha256);
+  const objectPath = (sha256: string) => join(dirs.objects, objectName(sha256));
+  const shardOf = (sha256: string) => join(dirs.objects, sha256.slice(0, 2));
+  /** Shard folders written to since the last makeDurable, for file systems without syncfs. */
+  const touchedShards = new Set<string>();
 
-  // What staging holds, listed once: one readdir instead of a stat per file of a large plan.
-  let indexed: Promise<{ objects: Set<string>; verified: Set<string>; partials: Set<string> }> | undefined;
+  const list = (dir: string) => readdir(dir).catch((err: unknown) => (isMissing(err) ? [] : Promise.reject(fsError(err, dir))));
+
+  /** Objects below the shard folders; objects kept flat by version 0.1 are moved into theirs first. */
+  async function listObjects(): Promise<{ objects: Set<string>; shards: Set<string> }> {
+    const top = await list(dirs.objects);
+    const shards = new Set(top.filter(isObjectShard));
+    for (const name of top.filter(isObjectHash)) {
+      const shard = shardOf(name);
+      try {
+        await mkdir(shard, { recursive: true });
+        await rename(join(dirs.objects, name), join(shard, name));
+      } catch (err) {
+        throw fsError(err, join(dirs.objects, name));
+      }
+      shards.add(name.slice(0, 2));
+    }
+    const objects = new Set<string>();
+    await eachLimit([...shards], DIR_CONCURRENCY, async (shard) => {
+      for (const name of await list(join(dirs.objects, shard))) if (isObjectHash(name)) objects.add(name);
+    });
+    return { objects, shards };
+  }
+
+  // What staging holds, listed once: a readdir per shard instead of a stat per file of a large plan.
+  let indexed: Promise<{ objects: Set<string>; shards: Set<string>; verified: Set<string>; partials: Set<string> }> | undefined;
   function index() {
     indexed ??= (async () => {
-      const list = (dir: string) => readdir(dir).catch((err: unknown) => (isMissing(err) ? [] : Promise.reject(fsError(err, dir))));
-      const [objects, partials] = await Promise.all([list(dirs.objects), list(dirs.partial)]);
-      return { objects: new Set(objects), verified: new Set<string>(), partials: new Set(partials.filter((n) => !n.endsWith(".validator"))) };
+      const [{ objects, shards }, partials] = await Promise.all([listObjects(), list(dirs.partial)]);
+      return { objects, shards, verified: new Set<string>(), partials: new Set(partials.filter((n) => !n.endsWith(".validator"))) };
     })();
     return indexed;
   }
   let dirsReady: Promise<void> | undefined;
   function ensureDirs(): Promise<void> {
-    dirsReady ??= Promise.all([dirs.objects, dirs.partial, dirs.tmp].map((d) => mkdir(d, { recursive: true }))).then(
-      () => undefined,
-      (err: unknown) => {
-        dirsReady = undefined;
-        throw fsError(err, dirs.objects);
-      },
-    );
+    dirsReady ??= (async () => {
+      await Promise.all([dirs.objects, dirs.partial, dirs.tmp].map((d) => mkdir(d, { recursive: true })));
+      // Every shard folder up front, once per mirror: objects are then written without a mkdir each.
+      const { shards } = await index();
+      await eachLimit(
+        OBJECT_SHARDS.filter((shard) => !shards.has(shard)),
+        DIR_CONCURRENCY,
+        async (shard) => {
+          await mkdir(join(dirs.objects, shard), { recursive: true });
+          shards.add(shard);
+        },
+      );
+    })().catch((err: unknown) => {
+      dirsReady = undefined;
+      throw fsError(err, dirs.objects);
+    });
     return dirsReady;
   }
 
@@ -152,6 +191,7 @@ export function createStaging(dirs: StagingDirs): Staging {
       writing.delete(sha256);
     }
     staged(data.length);
+    touchedShards.add(shardOf(sha256));
     idx.objects.add(sha256);
     idx.verified.add(sha256);
   }
@@ -263,6 +303,7 @@ export function createStaging(dirs: StagingDirs): Staging {
     idx.partials.delete(key);
     idx.objects.add(sha256);
     idx.verified.add(sha256);
+    touchedShards.add(shardOf(sha256));
     staged(size);
     return { sha256, size };
   }
@@ -296,6 +337,7 @@ export function createStaging(dirs: StagingDirs): Staging {
 
     async adopt(sha256) {
       const idx = await index();
+      touchedShards.add(shardOf(sha256));
       idx.objects.add(sha256);
       idx.verified.add(sha256);
     },
@@ -355,8 +397,10 @@ export function createStaging(dirs: StagingDirs): Staging {
 
     async makeDurable(dirsTouched) {
       await flushing;
+      const shards = [...touchedShards];
+      touchedShards.clear();
       if (await syncFileSystem(dirs.fileSystem)) return;
-      for (const dir of dirsTouched) await fsyncDir(dir).catch(() => undefined);
+      for (const dir of [...dirsTouched, ...shards]) await fsyncDir(dir).catch(() => undefined);
     },
   };
 }

@@ -3,7 +3,8 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { retainedLayout } from "../../src/mirror/retained.js";
 import { Agent as HttpAgent, get as httpGet } from "node:http";
 import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -217,8 +218,9 @@ describe("metadata and by-hash", () => {
     expect(ranged.body.equals((TREE[BIG] as Buffer).subarray(10, 20))).toBe(true);
     // An object lying in staging that no manifest lists is never served, even by its own hash.
     const stray = Buffer.from("staged but never published\n");
-    await mkdir(join(root, ".update-mirror/private/objects"), { recursive: true });
-    await writeFile(join(root, ".update-mirror/private/objects", sha256(stray)), stray);
+    const strayObject = retainedLayout(root).object(sha256(stray));
+    await mkdir(dirname(strayObject), { recursive: true });
+    await writeFile(strayObject, stray);
     expect((await http(`${srv.url}.update-mirror/by-hash/sha256/${sha256(stray)}`)).status).toBe(404);
     expect((await http(`${srv.url}.update-mirror/by-hash/sha256/${sha256(TREE[BIG] as Buffer).toUpperCase()}`)).status).toBe(404);
     expect((await http(`${srv.url}.update-mirror/by-hash/sha256/abc`)).status).toBe(404);

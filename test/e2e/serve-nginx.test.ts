@@ -80,17 +80,17 @@ describe.skipIf(!nginx)("nginx with dist-templates/nginx-update-mirror.conf", ()
     const objects = join(mirror, ".update-mirror", "private", "objects");
     const hex = sha256(OLD_DAILY);
     expect(existsSync(join(mirror, ".update-mirror", "private", "state.json"))).toBe(true);
-    expect(existsSync(join(objects, hex))).toBe(true);
+    expect(existsSync(join(objects, hex.slice(0, 2), hex))).toBe(true);
     for (const target of [
       ".update-mirror/private/state.json",
-      `.update-mirror/private/objects/${hex}`,
+      `.update-mirror/private/objects/${hex.slice(0, 2)}/${hex}`,
       ".update-mirror/private/manifests/1.json",
       ".update-mirror/private/",
       ".update-mirror/private",
       ".update-mirror/",
       ".update-mirror/other",
       ".update-mirror/by-hash/sha256/",
-      `.update-mirror/by-hash/sha256/../../private/objects/${hex}`,
+      `.update-mirror/by-hash/sha256/../../private/objects/${hex.slice(0, 2)}/${hex}`,
       `.update-mirror/by-hash/sha256/%2e%2e/%2e%2e/private/state.json`,
       `.update-mirror/%70rivate/state.json`,
     ]) {

@@ -2,7 +2,8 @@
 import { randomBytes } from "node:crypto";
 import { link, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { retainedLayout } from "../../src/mirror/retained.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Manifest } from "../../src/core/manifest.js";
 import { runCli } from "../support/cli.js";
@@ -144,9 +145,9 @@ describe("serve in the middle of a publish", () => {
     expect((await http(`${srv.url}${BIG}`)).body.equals(old)).toBe(true);
 
     // What the folder store does before it commits: keep the old content as an object, then rename the new one into place.
-    const objects = join(mirror, ".update-mirror/private/objects");
-    await mkdir(objects, { recursive: true });
-    await link(join(mirror, BIG), join(objects, sha256(old)));
+    const object = retainedLayout(mirror).object(sha256(old));
+    await mkdir(dirname(object), { recursive: true });
+    await link(join(mirror, BIG), object);
     const next = randomBytes(300 * 1024);
     await writeFile(join(dir, "staged"), next);
     await rename(join(dir, "staged"), join(mirror, BIG));

@@ -1,5 +1,5 @@
 // Folder store publish guarantees: a publish interrupted half-way is finished by the next run from its journal.
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { createHash } from "node:crypto";
@@ -132,5 +132,31 @@ describe("folder store", () => {
     expect(await store.generations()).toEqual([3, 2]);
     expect(await store.hasObject(sha("version 1"), 9)).toBe(false);
     expect(await store.hasObject(sha("version 2"), 9)).toBe(true);
+  });
+
+  it("keeps objects in shard folders, and moves those version 0.1 kept flat into theirs", async () => {
+    const root = join(dir, "m");
+    const store = createFolderStore(root);
+    for (const v of [1, 2]) {
+      const files = { "f.txt": `version ${v}`, "g.txt": "same" };
+      await stageAll(store, files);
+      await store.publish(manifestOf(v, files), { keepGenerations: 3 });
+    }
+    const objects = join(root, ".update-mirror/private/objects");
+    const old = sha("version 1");
+    expect(await readFile(join(objects, old.slice(0, 2), old), "utf8")).toBe("version 1");
+    expect((await readdir(objects)).every((name) => /^[0-9a-f]{2}$/.test(name))).toBe(true);
+
+    // The layout of version 0.1: every object directly in objects/.
+    await rename(join(objects, old.slice(0, 2), old), join(objects, old));
+    const reopened = createFolderStore(root);
+    expect(await reopened.recover()).toBeUndefined();
+    expect(await reopened.hasObject(old, 9)).toBe(true);
+    expect(await readdir(objects)).not.toContain(old);
+    // Generation 1 again, placed from the retained object.
+    const v1 = { "f.txt": "version 1", "g.txt": "same" };
+    await reopened.publish(manifestOf(3, v1), { keepGenerations: 3 });
+    expect(await readFile(join(root, "f.txt"), "utf8")).toBe("version 1");
+    expect((await verifyTree(root)).ok).toBe(true);
   });
 });

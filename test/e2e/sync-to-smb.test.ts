@@ -1,6 +1,6 @@
 // `sync --dest smb://...` through the built CLI into the real Samba of .ci/samba.sh: checked independently with smbclient, generations and rollback, the lock, kill -9 then resume.
 import { execFile } from "node:child_process";
-import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -133,9 +133,20 @@ describe.skipIf(service === undefined)("sync into an SMB share (Samba)", () => {
     const listed = await runCli(["rollback", "--dest", dest.url, "--list", "--json", ...auth()], { env: env() });
     expect(listed.code, listed.stderr).toBe(0);
     expect((JSON.parse(listed.stdout) as { version: number }[]).map((g) => g.version)).toEqual([1]);
+    // Version 0.1 kept every object directly in objects/: the store moves them into their shard folders.
+    const objects = join(dest.local, ".update-mirror", "private", "objects");
+    let flattened = 0;
+    for (const shard of await readdir(objects)) {
+      for (const name of await readdir(join(objects, shard))) {
+        await rename(join(objects, shard, name), join(objects, name));
+        flattened++;
+      }
+    }
+    expect(flattened).toBeGreaterThan(0);
     const back = await runCli(["rollback", "--dest", dest.url, ...auth()], { env: env() });
     expect(back.code, back.stderr).toBe(0);
     expect(await payloadTree(dest.local)).toEqual(setA);
+    expect((await readdir(objects)).filter((name) => !/^[0-9a-f]{2}$/.test(name))).toEqual([]);
     const verified = await runCli(["verify", dest.local]);
     expect(verified.code, verified.stdout).toBe(0);
     expect(verified.stdout).toMatch(/version 3/);

@@ -2,7 +2,8 @@
 import { createReadStream } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { retainedLayout } from "../../src/mirror/retained.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { NotFoundError } from "../../src/core/errors.js";
 import { type Content, createContentStore } from "../../src/serve/content.js";
@@ -121,12 +122,12 @@ describe("content", () => {
     await replace("a/two.txt", "TWO\n");
     expect(await store.forFile(s, entry, false)).toBeUndefined();
     expect(await store.forFile(s, entry, true)).toBeUndefined();
-    const objects = join(root, ".update-mirror/private/objects");
-    await mkdir(objects, { recursive: true });
+    const object = retainedLayout(root).object(entry.sha256);
+    await mkdir(dirname(object), { recursive: true });
     // Right size, wrong bytes (a torn object): refused.
-    await writeFile(join(objects, entry.sha256), "tw0\n");
+    await writeFile(object, "tw0\n");
     expect(await store.forFile(s, entry, true)).toBeUndefined();
-    await writeFile(join(objects, entry.sha256), "two\n");
+    await writeFile(object, "two\n");
     expect(await store.forFile(s, entry, false)).toBeUndefined();
     expect((await bytesOf(await store.forFile(s, entry, true)))?.toString()).toBe("two\n");
     const checks = store.stats().hashChecks;
