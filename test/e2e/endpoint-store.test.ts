@@ -7,6 +7,7 @@ import { formatTimestamp, type Manifest, MANIFEST_FORMAT } from "../../src/core/
 import type { Store } from "../../src/core/store.js";
 import { createEndpointStore, endpointHome, isEndpoint } from "../../src/stores/endpoint.js";
 import { scratchDir } from "../support/cli.js";
+import { objectFiles } from "../support/payload-tree.js";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -62,7 +63,7 @@ describe("endpoint store", () => {
     expect(await store.generations()).toEqual([1]);
     expect((await store.readGeneration(1)).files.map((f) => f.path)).toEqual(["a.db", "b/c.db"]);
     // Staging is emptied once the content lives in a set.
-    expect(await readdir(join(home, "private", "objects"))).toEqual([]);
+    expect(await objectFiles(join(home, "private", "objects"))).toEqual([]);
 
     await apply(store, 3, { "a.db": "alpha 3" });
     expect((await readdir(join(home, "sets"))).sort()).toEqual(["2", "3"]);

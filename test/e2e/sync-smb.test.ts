@@ -126,7 +126,7 @@ describe.skipIf(service === undefined)("sync from SMB (Samba)", () => {
     }
   });
 
-  it.skipIf(smb.signingUrl === undefined)("explains that a server requiring signing cannot be used, and how to mount the share instead", async () => {
+  it.skipIf(service?.signingUrl === undefined)("explains that a server requiring signing cannot be used, and how to mount the share instead", async () => {
     const signing = smbUrl(smb, folder.name, (smb.signingUrl as URL).port);
     const r = await runCli(["sync", "--source", signing, "--dest", join(dir, "m5"), "--smb-password-env", "UM_TEST_SMB_PASS", "--retries", "0"], { env: env() });
     expect(r.code).not.toBe(0);

@@ -235,7 +235,7 @@ describe.skipIf(service === undefined)("sync into an SMB share (Samba)", () => {
     console.log(`seed ${seed}: killed ${killed.killed ? `at ${killed.point}` : "never (the run finished first)"}; the next run published B`);
   }, 180_000);
 
-  it.skipIf(smb.signingUrl === undefined)("explains that a share on a server requiring signing cannot hold the mirror, and how to mount it instead", async () => {
+  it.skipIf(service?.signingUrl === undefined)("explains that a share on a server requiring signing cannot hold the mirror, and how to mount it instead", async () => {
     const folder = await smbFolder(smb, "store-signing");
     folders.push(folder);
     const up = join(dir, "up-signing");

@@ -1,4 +1,4 @@
-// Payload trees of mirrors and endpoint sets as path -> sha256, for "exactly this set, never a mix" comparisons in the pull tests.
+// Payload trees of mirrors and endpoint sets as path -> sha256, for "exactly this set, never a mix" comparisons in the pull tests; and the objects a store holds.
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -29,4 +29,10 @@ export function sameTree(a: Record<string, string>, b: Record<string, string>): 
 export function whichTree(tree: Record<string, string>, candidates: Record<string, Record<string, string>>): string {
   for (const [name, candidate] of Object.entries(candidates)) if (sameTree(tree, candidate)) return name;
   return "mix";
+}
+
+/** The objects staged or retained in a store's objects folder (below its shard folders); [] when there is no such folder. */
+export async function objectFiles(objectsDir: string): Promise<string[]> {
+  const names = await readdir(objectsDir, { recursive: true }).catch(() => [] as string[]);
+  return names.filter((name) => /[0-9a-f]{64}$/.test(name)).sort();
 }
