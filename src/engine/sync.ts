@@ -325,7 +325,8 @@ async function planFetchPublish(options: SyncOptions, run: RunContext): Promise<
       try {
         const got = await fetchFile(file, ctx);
         transferred += got.transferred;
-        fetched.push({ path: got.path, size: got.size, sha256: got.sha256, ...(file.tags && { tags: file.tags }) });
+        // A manifest upstream's entry is taken as it is: a copy of 40,000 entries would cost MB of peak memory.
+        fetched.push(file.sha256 === got.sha256 && file.mtimeMs === undefined ? (file as ManifestFile) : { path: got.path, size: got.size, sha256: got.sha256, ...(file.tags && { tags: file.tags }) });
       } catch (err) {
         if (err instanceof UpdateMirrorError) failures.push({ path: file.path, error: err });
         else bug ??= err;

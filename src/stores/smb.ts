@@ -347,10 +347,12 @@ export function createSmbStore(spec: string, options: SmbStoreOptions): Store & 
         failure ??= err;
         throw err;
       }
-      sha256 = hash.digest("hex");
+      const digest = hash.digest("hex");
       if (size < expect.size) failure = new IntegrityError(`${label}: ${key}: ended after ${size} of ${expect.size} bytes`, { retryable: true });
-      else if (expect.sha256 !== undefined && sha256 !== expect.sha256) failure = new IntegrityError(`${label}: ${key}: SHA-256 ${sha256}, expected ${expect.sha256}; refused`);
+      else if (expect.sha256 !== undefined && digest !== expect.sha256) failure = new IntegrityError(`${label}: ${key}: SHA-256 ${digest}, expected ${expect.sha256}; refused`);
       if (failure !== undefined) throw failure;
+      // The caller's own string when it named the hash: one copy of each hash in memory, not two.
+      sha256 = expect.sha256 ?? digest;
     }
     await guard(`staging ${key}`, prepareObjects);
     // Named by its hash once the last byte is in and checked: the rename goes through the open handle.
