@@ -8,9 +8,19 @@ export interface PathContent {
   sha256: string;
 }
 
+/** Indexes into a file list as [first, end) ranges, ascending: a full sync's 40,000 files are one range. */
+export type IndexRanges = [number, number][];
+
+/** The files `ranges` pick out of `files`, in order: the entries themselves, not copies. */
+export function pickRanges<T>(files: readonly T[], ranges: IndexRanges): T[] {
+  const out: T[] = [];
+  for (const [first, end] of ranges) for (let i = first; i < end; i++) out.push(files[i] as T);
+  return out;
+}
+
 export interface PublishPlan {
-  /** Files of `next` whose content is new at their path, in manifest order. */
-  place: PathContent[];
+  /** Files of `next` whose content is new at their path, as index ranges into `next`. */
+  place: IndexRanges;
   /** Paths of `prev` that `next` does not list, in manifest order. */
   remove: string[];
   /** The current content of every path about to be replaced, then of every path about to be removed. */
@@ -23,7 +33,7 @@ export interface PublishPlan {
  * of heap per publish.
  */
 export function planPublish(prev: readonly ManifestFile[], next: readonly ManifestFile[]): PublishPlan {
-  const place: PathContent[] = [];
+  const place: IndexRanges = [];
   const remove: string[] = [];
   const replaced: PathContent[] = [];
   const removed: PathContent[] = [];
@@ -33,14 +43,16 @@ export function planPublish(prev: readonly ManifestFile[], next: readonly Manife
     removed.push({ path: f.path, sha256: f.sha256 });
   };
   let last: string | undefined;
-  for (const f of next) {
+  for (const [j, f] of next.entries()) {
     // Unsorted input would turn the walk's "not listed" into deleting listed files: refuse it.
     if (last !== undefined && comparePaths(last, f.path) >= 0) throw new Error(`planPublish: files out of order at ${JSON.stringify(f.path)}`);
     last = f.path;
     while (i < prev.length && comparePaths((prev[i] as ManifestFile).path, f.path) < 0) drop(prev[i++] as ManifestFile);
     const old = i < prev.length && (prev[i] as ManifestFile).path === f.path ? (prev[i++] as ManifestFile) : undefined;
     if (old?.sha256 === f.sha256) continue;
-    place.push({ path: f.path, sha256: f.sha256 });
+    const run = place.at(-1);
+    if (run?.[1] === j) run[1] = j + 1;
+    else place.push([j, j + 1]);
     if (old) replaced.push({ path: old.path, sha256: old.sha256 });
   }
   while (i < prev.length) drop(prev[i++] as ManifestFile);

@@ -9,7 +9,7 @@ import { parseSha256Sums, renderSha256Sums, sha256SumsBytes } from "../../src/co
 import { byteSizeSetting, parseByteSize } from "../../src/core/size.js";
 import { Utf8Builder } from "../../src/core/utf8-builder.js";
 import { createTagger } from "../../src/mirror/tags.js";
-import { planPublish } from "../../src/stores/publish-plan.js";
+import { pickRanges, planPublish } from "../../src/stores/publish-plan.js";
 
 describe("durations", () => {
   it("parses units", () => {
@@ -105,12 +105,9 @@ describe("planPublish", () => {
   it("places new and changed files, removes and retains what goes, keeps the rest", () => {
     const prev = [f("a", "1"), f("b", "2"), f("c", "3"), f("e", "5")];
     const next = [f("b", "2"), f("c", "4"), f("d", "6"), f("f", "7")];
-    expect(planPublish(prev, next)).toEqual({
-      place: [
-        { path: "c", sha256: "4".repeat(64) },
-        { path: "d", sha256: "6".repeat(64) },
-        { path: "f", sha256: "7".repeat(64) },
-      ],
+    const plan = planPublish(prev, next);
+    expect(plan).toEqual({
+      place: [[1, 4]],
       remove: ["a", "e"],
       retain: [
         { path: "c", sha256: "3".repeat(64) },
@@ -119,8 +116,21 @@ describe("planPublish", () => {
       ],
     });
   });
+  it("names the files to place as index ranges into the next list, picked back as the entries themselves", () => {
+    const prev = [f("a", "1"), f("b", "2"), f("c", "3"), f("d", "4"), f("e", "5")];
+    const next = [f("a", "1"), f("b", "X"), f("c", "3"), f("d", "Y"), f("e", "Z"), f("g", "7")];
+    const { place } = planPublish(prev, next);
+    expect(place).toEqual([
+      [1, 2],
+      [3, 6],
+    ]);
+    const picked = pickRanges(next, place);
+    expect(picked.map((p) => p.path)).toEqual(["b", "d", "e", "g"]);
+    expect(picked[0]).toBe(next[1]);
+    expect(pickRanges(next, [])).toEqual([]);
+  });
   it("handles an empty side", () => {
-    expect(planPublish([], [f("a", "1")]).place).toHaveLength(1);
+    expect(planPublish([], [f("a", "1")]).place).toEqual([[0, 1]]);
     expect(planPublish([f("a", "1")], [])).toEqual({ place: [], remove: ["a"], retain: [{ path: "a", sha256: "1".repeat(64) }] });
   });
   it("refuses files out of order rather than deleting listed ones", () => {
