@@ -4,7 +4,7 @@ import { IntegrityError, IoError, NotFoundError, SourceError, UpdateMirrorError 
 import { eachLimit } from "../core/each-limit.js";
 import { MAX_MANIFEST_BYTES, type Manifest, parseManifest } from "../core/manifest.js";
 import type { Committed, ManifestSigner, ReceiveExpectation, Store } from "../core/store.js";
-import { isObjectHash, isObjectShard, MANIFEST_NAME, METADATA_DIR, OBJECT_SHARDS, objectName, PRIVATE_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
+import { MANIFEST_NAME, METADATA_DIR, objectName, PRIVATE_DIR, SIGNATURE_NAME } from "../mirror/layout.js";
 import { commitMetadataWith, type MetadataWriter } from "../mirror/metadata.js";
 import { addManifestHashes, versionsFromNames } from "../mirror/retained.js";
 import type { HttpOptions } from "../net/http-options.js";
@@ -12,6 +12,7 @@ import { createSmbClient, type SmbClient, SmbError } from "../smb/client.js";
 import { parseSmbUrl } from "../smb/url.js";
 import { type JournalTree, publishJournaled, recoverJournal } from "./journal.js";
 import { acquireLockFile } from "./lock-file.js";
+import { listShardedObjects, makeMissingShards, type ShardFolders } from "./object-shards.js";
 import { HISTORY_NAME, HISTORY_ROTATE_BYTES, historyLine, parseHistory } from "./history-file.js";
 import { parseState, renderState } from "./state-file.js";
 
@@ -25,8 +26,6 @@ export interface SmbStoreOptions {
 // Renames on one connection in flight while placing; Samba answers them in parallel.
 const PLACE_CONCURRENCY = 8;
 const REMOVE_CONCURRENCY = 8;
-// Shard folders listed or made at once.
-const DIR_CONCURRENCY = 8;
 /** A journal lists every file placed and retained: a few hundred bytes per file. */
 const JOURNAL_LIMIT = 1024 * 1024 * 1024;
 const SMALL_LIMIT = 1024 * 1024;
@@ -83,24 +82,19 @@ export function createSmbStore(spec: string, options: SmbStoreOptions): Store & 
   const objectPath = (sha256: string) => `${dirs.objects}/${objectName(sha256)}`;
   const tmpName = (what: string) => `${dirs.tmp}/${what}.${randomBytes(6).toString("hex")}`;
 
-  /**
-   * Object name to size, listed once per store (a readdir per shard folder) and kept current by every
-   * change this store makes; objects kept flat by version 0.1 are moved into their shards first.
-   */
+  const inObjects = (rel: string) => (rel === "" ? dirs.objects : `${dirs.objects}/${rel}`);
+  const shardFolders: ShardFolders = {
+    list: (rel) => client.readdir(inObjects(rel)).catch((err: unknown) => (err instanceof NotFoundError ? [] : Promise.reject(err))),
+    mkdir: (rel) => client.mkdir(inObjects(rel)),
+    rename: (from, to) => client.rename(inObjects(from), inObjects(to), { replace: true }),
+  };
+
+  /** Object name to size, listed once per store (a readdir per shard folder); kept current by every change this store makes. */
   let objects: Promise<{ index: Map<string, number>; shards: Set<string> }> | undefined;
   function listObjects(): Promise<{ index: Map<string, number>; shards: Set<string> }> {
     objects ??= (async () => {
-      const top = await client.readdir(dirs.objects).catch((err: unknown) => (err instanceof NotFoundError ? [] : Promise.reject(err)));
-      const shards = new Set(top.filter((e) => e.isDirectory && isObjectShard(e.name)).map((e) => e.name));
-      for (const e of top.filter((e) => !e.isDirectory && isObjectHash(e.name))) {
-        await client.mkdir(`${dirs.objects}/${e.name.slice(0, 2)}`);
-        await client.rename(`${dirs.objects}/${e.name}`, objectPath(e.name), { replace: true });
-        shards.add(e.name.slice(0, 2));
-      }
       const index = new Map<string, number>();
-      await eachLimit([...shards], DIR_CONCURRENCY, async (shard) => {
-        for (const e of await client.readdir(`${dirs.objects}/${shard}`)) if (!e.isDirectory && isObjectHash(e.name)) index.set(e.name, e.size);
-      });
+      const shards = await listShardedObjects(shardFolders, (sha256, size) => index.set(sha256, size ?? 0));
       return { index, shards };
     })().catch((err: unknown) => {
       objects = undefined;
@@ -126,15 +120,7 @@ export function createSmbStore(spec: string, options: SmbStoreOptions): Store & 
   function prepareObjects(): Promise<void> {
     shardsReady ??= (async () => {
       await prepare();
-      const { shards } = await listObjects();
-      await eachLimit(
-        OBJECT_SHARDS.filter((shard) => !shards.has(shard)),
-        DIR_CONCURRENCY,
-        async (shard) => {
-          await client.mkdir(`${dirs.objects}/${shard}`);
-          shards.add(shard);
-        },
-      );
+      await makeMissingShards(shardFolders, (await listObjects()).shards);
     })().catch((err: unknown) => {
       shardsReady = undefined;
       throw err;

@@ -10,7 +10,8 @@ import { eachLimit } from "../core/each-limit.js";
 import { fsyncDir } from "../fs/atomic-write.js";
 import { fileDigest } from "../fs/file-digest.js";
 import { syncFileSystem } from "../fs/sync-fs.js";
-import { isObjectHash, isObjectShard, OBJECT_SHARDS, objectName } from "../mirror/layout.js";
+import { objectName } from "../mirror/layout.js";
+import { listShardedObjects, makeMissingShards, type ShardFolders } from "./object-shards.js";
 
 const CHUNK = 1 << 20;
 // Bodies up to this size are staged from memory in one go (see receiveSmall).
@@ -18,8 +19,6 @@ const SMALL_OBJECT = 64 * 1024;
 // Staged bytes between background flushes (see `staged`).
 const FLUSH_EVERY = 64 * 1024 * 1024;
 const REMOVE_CONCURRENCY = 8;
-// Shard folders listed or made at once.
-const DIR_CONCURRENCY = 8;
 
 // The callback form: one trip per step with less overhead than a FileHandle, at 40,000 files.
 const writeFileAsync = promisify(writeFileCallback);
@@ -82,33 +81,26 @@ export function createStaging(dirs: StagingDirs): Staging {
   const touchedShards = new Set<string>();
 
   const list = (dir: string) => readdir(dir).catch((err: unknown) => (isMissing(err) ? [] : Promise.reject(fsError(err, dir))));
-
-  /** Objects below the shard folders; objects kept flat by version 0.1 are moved into theirs first. */
-  async function listObjects(): Promise<{ objects: Set<string>; shards: Set<string> }> {
-    const top = await list(dirs.objects);
-    const shards = new Set(top.filter(isObjectShard));
-    for (const name of top.filter(isObjectHash)) {
-      const shard = shardOf(name);
-      try {
-        await mkdir(shard, { recursive: true });
-        await rename(join(dirs.objects, name), join(shard, name));
-      } catch (err) {
-        throw fsError(err, join(dirs.objects, name));
-      }
-      shards.add(name.slice(0, 2));
-    }
-    const objects = new Set<string>();
-    await eachLimit([...shards], DIR_CONCURRENCY, async (shard) => {
-      for (const name of await list(join(dirs.objects, shard))) if (isObjectHash(name)) objects.add(name);
-    });
-    return { objects, shards };
-  }
+  const inObjects = (rel: string) => join(dirs.objects, ...rel.split("/"));
+  const shardFolders: ShardFolders = {
+    list: (rel) =>
+      readdir(inObjects(rel), { withFileTypes: true }).then(
+        (entries) => entries.map((e) => ({ name: e.name, isDirectory: e.isDirectory() })),
+        (err: unknown) => (isMissing(err) ? [] : Promise.reject(fsError(err, inObjects(rel)))),
+      ),
+    mkdir: (rel) => mkdir(inObjects(rel), { recursive: true }).then(() => undefined),
+    rename: (from, to) =>
+      rename(inObjects(from), inObjects(to)).catch((err: unknown) => {
+        throw fsError(err, inObjects(from));
+      }),
+  };
 
   // What staging holds, listed once: a readdir per shard instead of a stat per file of a large plan.
   let indexed: Promise<{ objects: Set<string>; shards: Set<string>; verified: Set<string>; partials: Set<string> }> | undefined;
   function index() {
     indexed ??= (async () => {
-      const [{ objects, shards }, partials] = await Promise.all([listObjects(), list(dirs.partial)]);
+      const objects = new Set<string>();
+      const [shards, partials] = await Promise.all([listShardedObjects(shardFolders, (sha256) => objects.add(sha256)), list(dirs.partial)]);
       return { objects, shards, verified: new Set<string>(), partials: new Set(partials.filter((n) => !n.endsWith(".validator"))) };
     })();
     return indexed;
@@ -118,15 +110,7 @@ export function createStaging(dirs: StagingDirs): Staging {
     dirsReady ??= (async () => {
       await Promise.all([dirs.objects, dirs.partial, dirs.tmp].map((d) => mkdir(d, { recursive: true })));
       // Every shard folder up front, once per mirror: objects are then written without a mkdir each.
-      const { shards } = await index();
-      await eachLimit(
-        OBJECT_SHARDS.filter((shard) => !shards.has(shard)),
-        DIR_CONCURRENCY,
-        async (shard) => {
-          await mkdir(join(dirs.objects, shard), { recursive: true });
-          shards.add(shard);
-        },
-      );
+      await makeMissingShards(shardFolders, (await index()).shards);
     })().catch((err: unknown) => {
       dirsReady = undefined;
       throw fsError(err, dirs.objects);
