@@ -44,9 +44,6 @@ export const daemonCommand: CommandModule<GlobalArgs, DaemonArgs> = {
         }
       },
     });
-    rt.logger.info({ config: loaded.file, pid: process.pid }, "daemon:start");
-    for (const { job, next } of scheduler.nextRuns()) process.stderr.write(`update-mirror daemon: ${job} next runs at ${next?.toISOString() ?? "never"}\n`);
-
     const reload = async () => {
       try {
         const next = await loadConfigOrDefault(args.config, true);
@@ -59,11 +56,15 @@ export const daemonCommand: CommandModule<GlobalArgs, DaemonArgs> = {
         process.stderr.write(`update-mirror daemon: reload failed, keeping the previous config: ${(err as Error).message}\n`);
       }
     };
+    // Every handler is in place before the daemon says it is up: a SIGHUP that came first would kill it.
     process.on("SIGHUP", () => void reload());
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const stopped = new Promise<NodeJS.Signals>((resolve) => {
       process.once("SIGTERM", () => resolve("SIGTERM"));
       process.once("SIGINT", () => resolve("SIGINT"));
     });
+    rt.logger.info({ config: loaded.file, pid: process.pid }, "daemon:start");
+    for (const { job, next } of scheduler.nextRuns()) process.stderr.write(`update-mirror daemon: ${job} next runs at ${next?.toISOString() ?? "never"}\n`);
+    const signal = await stopped;
     rt.logger.info({ signal }, "daemon:stopping");
     process.stderr.write(`update-mirror daemon: ${signal}: stopping; a job under way finishes its files first\n`);
     await scheduler.stop();

@@ -277,11 +277,6 @@ async function runServer(args: ServeArgs, rt: Runtime, logger: ServeLogger, acce
       ...(accessLog.isLevelEnabled("info") && { access: (record) => accessLog.info({ event: "http:request", ...record }) }),
       ...(link && { gatherCounters: (local) => link.gatherCounters(local), shareVerdict: (identity, sha256) => link.shareVerdict(identity, sha256) }),
     });
-    const snapshot = server.live.current();
-    if (link) link.announce({ url: server.url, version: snapshot.version, files: snapshot.files.size });
-    else rt.print(`serving ${settings.dir} (version ${snapshot.version}, ${snapshot.files.size} files) at ${server.url}`);
-    logger.info({ event: "serve:listening", url: server.url, root: settings.dir, tls: settings.tls !== undefined, auth: settings.auth !== undefined, allow: settings.allow?.blocks }, "listening");
-
     const running = server;
     const reload = async () => {
       try {
@@ -294,7 +289,13 @@ async function runServer(args: ServeArgs, rt: Runtime, logger: ServeLogger, acce
       }
     };
     const onHup = () => void reload();
+    // In place before the server says it is up: a SIGHUP that came first would kill it.
     process.on("SIGHUP", onHup);
+    const snapshot = server.live.current();
+    if (link) link.announce({ url: server.url, version: snapshot.version, files: snapshot.files.size });
+    else rt.print(`serving ${settings.dir} (version ${snapshot.version}, ${snapshot.files.size} files) at ${server.url}`);
+    logger.info({ event: "serve:listening", url: server.url, root: settings.dir, tls: settings.tls !== undefined, auth: settings.auth !== undefined, allow: settings.allow?.blocks }, "listening");
+
     const why = await Promise.race([stop.signal, ...(link ? [link.stopRequested.then(() => "stop request")] : [])]);
     process.off("SIGHUP", onHup);
     logger.info({ event: "serve:stopping", signal: why }, "stopping: finishing responses in flight");
