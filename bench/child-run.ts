@@ -1,8 +1,22 @@
 // Runs one tool for a benchmark: wall time, peak RSS, the tail of its output and the NDJSON events it printed.
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { watchPeakRss } from "./peak-rss.js";
+
+const repoRoot = fileURLToPath(new URL("../", import.meta.url));
+/** The built CLI the benches run (as users do), not the TypeScript sources. */
+export const binPath = path.join(repoRoot, "bin", "update-mirror.js");
+
+/** True when the CLI is built; otherwise says how to build it and sets a failing exit code. */
+export function cliIsBuilt(): boolean {
+  if (existsSync(binPath) && existsSync(path.join(repoRoot, "dist", "cli", "main.js"))) return true;
+  console.log("dist/cli/main.js missing: run `npm run build` first (npm run bench does)");
+  process.exitCode = 1;
+  return false;
+}
 
 const MB = 1e6;
 const RUN_TIMEOUT_MS = 10 * 60_000;

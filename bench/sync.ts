@@ -14,7 +14,7 @@ import { type ServerCounts, startStaticServer } from "./static-server.js";
 import { prng } from "./random.js";
 import { contentMaker, writeBenchTree } from "./tree.js";
 import { aptInstall, findExecutable } from "./tools.js";
-import { type ChildRun, fmtRss, runChild } from "./child-run.js";
+import { binPath, type ChildRun, cliIsBuilt, fmtRss, runChild } from "./child-run.js";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 const syncDir = path.join(repoRoot, ".bench", "sync");
@@ -23,8 +23,6 @@ const v2Dir = path.join(syncDir, "upstream-v2");
 const markerFile = path.join(syncDir, "upstream.params.json");
 const runsDir = path.join(syncDir, "runs");
 const aria2List = path.join(syncDir, "aria2-input.txt");
-const binPath = path.join(repoRoot, "bin", "update-mirror.js");
-const cliMain = path.join(repoRoot, "dist", "cli", "main.js");
 const MiB = 1024 * 1024;
 const MB = 1e6;
 const RSS_TARGET_BYTES = 200 * MB;
@@ -249,11 +247,7 @@ function verdict(pass: boolean, text: string): void {
 async function main(): Promise<void> {
   const benchStarted = performance.now();
   console.log(`update-mirror sync benchmark — node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}, availableParallelism ${availableParallelism()}`);
-  if (!existsSync(binPath) || !existsSync(cliMain)) {
-    console.log("dist/cli/main.js missing: run `npm run build` first (npm run bench does)");
-    process.exitCode = 1;
-    return;
-  }
+  if (!cliIsBuilt()) return;
   const toolsStarted = performance.now();
   const tools = ensureTools();
   for (const n of tools.notes) console.log(`note: ${n}`);

@@ -7,7 +7,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { METADATA_DIR } from "../src/mirror/layout.js";
-import { type ChildRun, childEnv, fmtRss, runChild } from "./child-run.js";
+import { binPath, childEnv, type ChildRun, cliIsBuilt, fmtRss, runChild } from "./child-run.js";
 import { prng } from "./random.js";
 import { aptInstall, findExecutable } from "./tools.js";
 import { contentMaker } from "./tree.js";
@@ -17,8 +17,6 @@ const benchDir = path.join(repoRoot, ".bench", "transfer");
 const sourceDir = path.join(benchDir, "source");
 const markerFile = path.join(benchDir, "source.params.json");
 const runsDir = path.join(benchDir, "runs");
-const binPath = path.join(repoRoot, "bin", "update-mirror.js");
-const cliMain = path.join(repoRoot, "dist", "cli", "main.js");
 const MiB = 1024 * 1024;
 const MB = 1e6;
 /** Ours passes when it takes at most this many times the tool's seconds (informational, like the other benches). */
@@ -358,11 +356,7 @@ async function main(): Promise<void> {
   const benchStarted = performance.now();
   console.log(`update-mirror transfer benchmark (FTP and SMB) — node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}, availableParallelism ${availableParallelism()}, load ${loadavg()[0]?.toFixed(2)}`);
   if (SCALE !== 1) console.log(`UM_BENCH_SCALE=${SCALE}: a scaled-down run, not the benchmark's sizes`);
-  if (!existsSync(binPath) || !existsSync(cliMain)) {
-    console.log("dist/cli/main.js missing: run `npm run build` first (npm run bench does)");
-    process.exitCode = 1;
-    return;
-  }
+  if (!cliIsBuilt()) return;
   const services = await findServices();
   for (const n of services.notes) console.log(`note: ${n}`);
   for (const s of services.skips) console.log(`SKIPPED: ${s}`);
