@@ -1,3 +1,6 @@
 #!/usr/bin/env node
 // Command entry point: loads the compiled CLI (built by `npm run build`, run on `npm ci` via prepare).
-import "../dist/cli/main.js";
+// The heap setting comes first and the CLI is imported only then: a static import would parse the
+// whole CLI (and grow the young generation) before the setting is made.
+import "../dist/cli/young-generation.js";
+await import("../dist/cli/main.js");
