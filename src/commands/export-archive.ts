@@ -4,7 +4,7 @@ import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ArchiveInput, writeArchive } from "../archive/writer.js";
-import { maxFileSizeFor } from "../archive/fs-limits.js";
+import { maxFileSizeFor } from "../fs/file-systems.js";
 import { InputRefusedError, IntegrityError, fsError, NotFoundError, UsageError } from "../core/errors.js";
 import { type Manifest, type ManifestFile, parseManifest, totalBytes } from "../core/manifest.js";
 import type { RunSummary } from "../engine/events.js";

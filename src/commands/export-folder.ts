@@ -1,7 +1,7 @@
 // Folder export: the medium becomes a complete mirror at the source's version (the engine's replica job), plus its README.
 import { InputRefusedError, NotFoundError } from "../core/errors.js";
 import type { Manifest } from "../core/manifest.js";
-import { maxFileSizeFor } from "../archive/fs-limits.js";
+import { maxFileSizeFor } from "../fs/file-systems.js";
 import { readMirrorManifest, readMirrorSignature, writeMetadataFile } from "../mirror/metadata.js";
 import { createFolderSource } from "../sources/folder.js";
 import type { Runtime } from "../cli/runtime.js";
