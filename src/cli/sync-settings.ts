@@ -157,6 +157,7 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
     throw new UsageError("SMB password given, but no smb:// source or destination names a user (smb://[DOMAIN;]USER@host/share/path)");
   }
   const connect = flags["connect-timeout"] ?? net.connectTimeout;
+  const concurrency = flags.concurrency ?? sync.concurrency ?? 4;
   const http: HttpOptions = {
     ...DEFAULT_HTTP_OPTIONS,
     userAgent: flags["user-agent"] ?? net.userAgent ?? `update-mirror/${VERSION}`,
@@ -165,6 +166,7 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
     ...(net.totalTimeout !== undefined && { totalTimeoutMs: parseDuration(net.totalTimeout, "network.totalTimeout") }),
     ...(ca !== undefined && { ca }),
     ...(proxy !== undefined && { proxy }),
+    connectionsPerHost: connectionsFor(concurrency),
   };
   const rateText = flags.bwlimit ?? sync.bandwidth;
   const bandwidth = rateText === undefined ? undefined : parseRate(rateText);
@@ -179,7 +181,7 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
       exclude: flags.exclude ?? sync.exclude ?? [],
       tags: flags.select && flags.select.length > 0 ? parseSelect(flags.select) : (sync.select ?? {}),
     },
-    concurrency: flags.concurrency ?? sync.concurrency ?? 4,
+    concurrency,
     retries: flags.retries ?? sync.retries ?? 3,
     maxDelete,
     keepGenerations: flags["keep-generations"] ?? sync.keepGenerations ?? 3,
@@ -192,6 +194,17 @@ export async function resolveSyncSettings(flags: SyncFlags, config: Config): Pro
     ...(smbPassword !== undefined && { smb: { password: smbPassword } }),
   };
   return settings;
+}
+
+/**
+ * The connections a run may open to one host: two per file fetched at once. undici lets a connection
+ * take its next request only a full turn of the event loop after a response ends, so a fetch that
+ * starts at once (a small file just written) would wait for that turn with one connection per
+ * lane: ~10% slower over 40,000 small files. With a spare per lane it goes out at once, and the
+ * number of connections still has a bound the user sets (rclone opened ~300 for the same tree).
+ */
+function connectionsFor(concurrency: number): number {
+  return 2 * concurrency;
 }
 
 /** The run's rate limiter: a fixed cap, a timetable over it, or none. */

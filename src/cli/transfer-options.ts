@@ -17,7 +17,7 @@ export function withTransferOptions<T>(yargs: Argv<T>) {
     .option("exclude", { type: "string", array: true, describe: "Leave out paths matching these globs" })
     .option("select", { type: "string", array: true, describe: "Only files tagged TAG=VALUE[,VALUE] (product, component, platform, language, version)" })
     .option("max-delete", { type: "string", describe: "Refuse a change deleting more files than this: a count or a percentage (default 50%)" })
-    .option("concurrency", { type: "number", coerce: wholeNumber("concurrency", 1, 64), describe: "Files fetched at once (default 4)" })
+    .option("concurrency", { type: "number", coerce: wholeNumber("concurrency", 1, 64), describe: "Files fetched at once, over at most twice as many connections per host (default 4)" })
     .option("retries", { type: "number", coerce: wholeNumber("retries", 0, 20), describe: "Retries per file and source (default 3)" })
     .option("bwlimit", { type: "string", describe: "Cap the run's transfer rate, bytes per second: 500k, 10M" })
     .option("bwlimit-schedule", {

@@ -13,6 +13,7 @@ export function createDispatcher(options: HttpOptions): Dispatcher {
   const ca = options.ca === undefined ? undefined : [...rootCertificates, options.ca];
   const connect = { timeout: options.connectTimeoutMs, ...(ca !== undefined && { ca }) };
   const requestTls = ca !== undefined ? { ca } : {};
+  const connections = options.connectionsPerHost === undefined ? {} : { connections: options.connectionsPerHost };
   // Redirects are followed by the HTTP source itself (sources/http.ts), not by an interceptor.
   if (options.proxy) {
     return new ProxyAgent({
@@ -22,12 +23,13 @@ export function createDispatcher(options: HttpOptions): Dispatcher {
       connect,
       requestTls,
       proxyTls: requestTls,
+      ...connections,
     });
   }
   if (options.useEnvProxy && hasEnvProxy()) {
-    return new EnvHttpProxyAgent({ connect, requestTls, proxyTls: requestTls, proxyTunnel: false } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
+    return new EnvHttpProxyAgent({ connect, requestTls, proxyTls: requestTls, proxyTunnel: false, ...connections } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
   }
-  return new Agent({ connect });
+  return new Agent({ connect, ...connections });
 }
 
 function hasEnvProxy(): boolean {

@@ -17,6 +17,8 @@ export interface HttpOptions {
   proxy?: { url: string; authorization?: string };
   /** Honour HTTP_PROXY / HTTPS_PROXY / NO_PROXY when no explicit proxy is given. */
   useEnvProxy: boolean;
+  /** Most connections open to one host (or proxy) at once; further requests wait for one. Unbounded when unset. */
+  connectionsPerHost?: number;
 }
 
 export const DEFAULT_HTTP_OPTIONS: HttpOptions = {

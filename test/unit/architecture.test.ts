@@ -25,7 +25,7 @@ const ALLOWED: Record<string, string[]> = {
   serve: ["core", "fs", "mirror", "net", "config", "crypto"],
   cli: ["core", "config", "crypto", "engine", "net", "wrap", "commands", "version"],
   jobs: ["core", "config", "engine", "cli", "wrap"],
-  commands: ["core", "archive", "config", "crypto", "mirror", "engine", "net", "sources", "stores", "wrap", "cli", "serve", "jobs", "version"],
+  commands: ["core", "archive", "fs", "config", "crypto", "mirror", "engine", "net", "sources", "stores", "wrap", "cli", "serve", "jobs", "version"],
 };
 
 function sourceFiles(dir: string): string[] {
