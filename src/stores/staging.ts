@@ -75,7 +75,12 @@ export interface Staging {
   clearTmp(): Promise<void>;
 }
 
-export function createStaging(dirs: StagingDirs): Staging {
+export interface StagingOptions {
+  /** Write small objects on the event loop (true) or through libuv's threads (false); by default, on the loop exactly when staging is on a local disk. */
+  smallWritesOnLoop?: boolean;
+}
+
+export function createStaging(dirs: StagingDirs, options: StagingOptions = {}): Staging {
   const objectPath = (sha256: string) => join(dirs.objects, objectName(sha256));
   const shardOf = (sha256: string) => join(dirs.objects, sha256.slice(0, 2));
   /** Shard folders written to since the last makeDurable, for file systems without syncfs. */
@@ -117,7 +122,7 @@ export function createStaging(dirs: StagingDirs): Staging {
   function ensureDirs(): Promise<void> {
     dirsReady ??= (async () => {
       await Promise.all([dirs.objects, dirs.partial, dirs.tmp].map((d) => mkdir(d, { recursive: true })));
-      writeOnLoop = (await fileSystemOf(dirs.objects)).localDisk;
+      writeOnLoop = options.smallWritesOnLoop ?? (await fileSystemOf(dirs.objects)).localDisk;
       // Every shard folder up front, once per mirror: objects are then written without a mkdir each.
       await makeMissingShards(shardFolders, (await index()).shards);
     })().catch((err: unknown) => {

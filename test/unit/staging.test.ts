@@ -19,9 +19,13 @@ const sha = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 const body = (...parts: string[]) => Readable.from(parts.map((p) => Buffer.from(p)));
 const dirsIn = (root: string) => ({ objects: join(root, "objects"), partial: join(root, "partial"), tmp: join(root, "tmp"), fileSystem: root });
 
-describe("staging", () => {
+// Small objects are written on the event loop on a local disk (as here), through libuv's threads elsewhere: both ways are run.
+describe.each([
+  { way: "on the event loop", smallWritesOnLoop: true },
+  { way: "through the thread pool", smallWritesOnLoop: false },
+])("staging, small objects written $way", ({ smallWritesOnLoop }) => {
   it("stages a small body under its hash in its shard, once, and refuses wrong, short and long ones leaving nothing", async () => {
-    const stage = createStaging(dirsIn(dir));
+    const stage = createStaging(dirsIn(dir), { smallWritesOnLoop });
     const data = Buffer.from("small body\n");
     const hash = sha(data);
     const expect1 = { size: data.length, sha256: hash, append: false };
@@ -53,10 +57,24 @@ describe("staging", () => {
     await mkdir(dirname(object), { recursive: true });
     await link(published, object);
 
-    const stage = createStaging(dirsIn(dir));
+    const stage = createStaging(dirsIn(dir), { smallWritesOnLoop });
     expect(await stage.receive("t", hash, body(data.toString()), { size: data.length, sha256: hash, append: false })).toEqual({ sha256: hash, size: data.length });
     expect(await readFile(object)).toEqual(data);
     expect(await readFile(published, "utf8")).toBe("the wrong bytes\n");
     expect(await stage.hasObject(hash, data.length)).toBe(true);
+  });
+
+  it("replaces an object that appeared after staging was listed the same way, never writing into its inode", async () => {
+    const data = Buffer.from("late arrival\n");
+    const hash = sha(data);
+    const stage = createStaging(dirsIn(dir), { smallWritesOnLoop });
+    await stage.ensureDirs();
+    expect(await stage.holds(hash)).toBe(false);
+    const published = join(dir, "published.bin");
+    await writeFile(published, "something else\n");
+    await link(published, stage.objectPath(hash));
+    expect(await stage.receive("t", hash, body(data.toString()), { size: data.length, sha256: hash, append: false })).toEqual({ sha256: hash, size: data.length });
+    expect(await readFile(stage.objectPath(hash))).toEqual(data);
+    expect(await readFile(published, "utf8")).toBe("something else\n");
   });
 });
