@@ -4,6 +4,7 @@ import type { Argv, CommandModule } from "yargs";
 import { KeyError, UsageError } from "../core/errors.js";
 import { parseDuration } from "../core/duration.js";
 import { createRuntime, type GlobalArgs, type Runtime } from "../cli/runtime.js";
+import { releaseYoungGeneration } from "../cli/young-generation.js";
 import type { AllowList } from "../serve/allow-list.js";
 import type { Authenticator } from "../serve/auth.js";
 import { byteSizeSetting } from "../core/size.js";
@@ -149,6 +150,7 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
       .example("$0 serve /srv/mirror --host 0.0.0.0 --port 8443 --tls-cert c.pem --tls-key k.pem --allow 10.0.0.0/8", "HTTPS for one network")
       .example("$0 serve --hash-password alice >> /etc/update-mirror/users", "add a user for --auth-file"),
   handler: async (args) => {
+    releaseYoungGeneration();
     const rt = createRuntime(args);
     if (args["hash-password"] !== undefined) return hashPasswordLine(args, rt);
     if (args.dir === undefined) throw new UsageError("give the mirror folder to serve (update-mirror serve DIR)");
