@@ -325,6 +325,7 @@ async function main(): Promise<void> {
 
   const rows: Row[] = [];
   const compared: Compared[] = [];
+  const roundDirOf = (round: number) => path.join(runsDir, `round-${round}`);
   const measure = async (spec: Omit<Row, "run" | "counts" | "problems">, cmd: string, args: readonly string[], dest: string, manifest: Manifest): Promise<Row> => {
     flushWrites();
     server.takeCounts();
@@ -363,17 +364,15 @@ async function main(): Promise<void> {
       : []),
   ];
   compared.push(...contenders);
-  let lastDefaultDest = "";
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      const roundDir = path.join(runsDir, `round-${round + 1}`);
+      const roundDir = roundDirOf(round + 1);
       const order = contenders.map((_, i) => contenders[(i + round) % contenders.length] as Contender);
       for (const c of order) {
         const dest = path.join(roundDir, c.key);
         const row = await measure({ label: `${c.label} [round ${round + 1}]`, kind: "full", tool: c.tool, ...(c.tool === "update-mirror" && { expectedRequests: m1.files.length + 1 }) }, c.cmd, c.args(dest), dest, m1);
         row.note = c.tool === "update-mirror" ? reported(row.run) : "no manifest: lists every folder, HEADs every file for size/mtime, then GETs";
         c.rows.push(row);
-        if (c.key === "default") lastDefaultDest = dest;
       }
       // The last round's trees stay: the no-op and delta syncs start from its default-concurrency mirror.
       if (round < ROUNDS - 1) await removeAndSettle(roundDir);
@@ -394,7 +393,8 @@ async function main(): Promise<void> {
       compared.push({ label: r.label, tool: "aria2c", rows: [r] });
     }
 
-    const umDefault = lastDefaultDest;
+    // The last round's default-concurrency mirror, kept for this.
+    const umDefault = path.join(roundDirOf(ROUNDS), "default");
     const noop = await measure({ label: "update-mirror no-op (v1 again)", kind: "no-op", tool: "update-mirror", expectedRequests: 1 }, process.execPath, umArgs(umDefault), umDefault, m1);
     noop.note = `${JSON.stringify(noop.counts.byStatus)} by status; ${noop.run.runDone?.result ?? "no run:done"}`;
     server.root = v2Dir;
